@@ -1,0 +1,3 @@
+from wasm_agents.cli import main
+
+main()
