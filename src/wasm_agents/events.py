@@ -1,0 +1,51 @@
+"""Structured events: one JSON object per line, with OpenTelemetry log field names where one exists."""
+
+import json
+import secrets
+import threading
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}
+SEVERITY_NUMBER = {"debug": 5, "info": 9, "warning": 13, "error": 17}  # OpenTelemetry severity numbers
+
+
+class Events:
+    """A thread-safe JSON-lines writer filtered by level; `stream=None` discards everything."""
+
+    def __init__(self, stream: TextIO | None, level: str = "info") -> None:
+        if level not in LEVELS:
+            raise ValueError(f"log level must be one of {', '.join(LEVELS)}, got {level!r}")
+        self._stream = stream
+        self._threshold = LEVELS[level]
+        self._lock = threading.Lock()
+
+    def enabled(self, level: str) -> bool:
+        """True when events of `level` are written."""
+        return self._stream is not None and LEVELS.get(level, 20) >= self._threshold
+
+    def emit(self, name: str, level: str = "info", **fields: Any) -> None:
+        """Write one event named `name` with `fields`."""
+        if not self.enabled(level):
+            return
+        record = {
+            "timestamp": datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z"),
+            "severity_text": level.upper(),
+            "severity_number": SEVERITY_NUMBER.get(level, 9),
+            "event.name": name,
+            **{key: value for key, value in fields.items() if value is not None},
+        }
+        line = json.dumps(record, default=str) + "\n"
+        with self._lock:
+            self._stream.write(line)
+            self._stream.flush()
+
+
+def new_trace_id() -> str:
+    """Return a random OpenTelemetry trace id (32 hex digits): one per chain run."""
+    return secrets.token_hex(16)
+
+
+def new_span_id() -> str:
+    """Return a random OpenTelemetry span id (16 hex digits): one per agent invocation."""
+    return secrets.token_hex(8)

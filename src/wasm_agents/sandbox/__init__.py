@@ -1,0 +1,9 @@
+"""The sandbox: the WIT contract, the guest harness built into every component, and the host engine."""
+
+from pathlib import Path
+
+WIT_DIR = Path(__file__).parent / "wit"
+GUEST_DIR = Path(__file__).parent / "guest"
+WORLD = "agent"
+HARNESS_MODULE = "wasm_agents_harness"
+GUEST_PYTHON = "3.14"

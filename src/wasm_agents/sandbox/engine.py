@@ -1,0 +1,91 @@
+"""The process-wide wasmtime engines: epoch interruption always, fuel only for agents with a fuel budget."""
+
+import threading
+from functools import cache
+
+from wasmtime import Config, Engine
+from wasmtime.component import Linker, Variant
+
+EPOCH_TICK_S = 0.002
+
+class EngineSet:
+    """One engine per configuration (with or without fuel), sharing one epoch ticker and one linker each."""
+
+    def __init__(self) -> None:
+        self._engines: dict[bool, Engine] = {}
+        self._linkers: dict[bool, Linker] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._ticker = threading.Thread(target=self._tick, name="wasm-agents-epoch", daemon=True)
+        self._ticker.start()
+
+    def engine(self, fuel: bool) -> Engine:
+        """Return the engine for agents with (`fuel=True`) or without a fuel budget."""
+        with self._lock:
+            if fuel not in self._engines:
+                self._engines[fuel] = Engine(engine_config(fuel))
+            return self._engines[fuel]
+
+    def linker(self, fuel: bool) -> Linker:
+        """Return the engine's linker: WASI p2 plus the host imports of the agent world."""
+        engine = self.engine(fuel)
+        with self._lock:
+            if fuel not in self._linkers:
+                self._linkers[fuel] = _make_linker(engine)
+            return self._linkers[fuel]
+
+    def close(self) -> None:
+        """Stop the ticker and release the engines and linkers, in that order."""
+        self._stop.set()
+        self._ticker.join()
+        self._linkers.clear()
+        self._engines.clear()
+
+    def _tick(self) -> None:
+        while not self._stop.wait(EPOCH_TICK_S):
+            with self._lock:
+                engines = list(self._engines.values())
+            for engine in engines:
+                engine.increment_epoch()
+
+
+def engine_config(fuel: bool) -> Config:
+    """Return a fresh engine Config; a compiled component only loads into an engine with the same one."""
+    config = Config()
+    config.epoch_interruption = True
+    config.consume_fuel = fuel
+    return config
+
+
+def config_fingerprint(fuel: bool) -> str:
+    """Describe the engine configuration for compile-cache keys."""
+    return f"epoch=1;fuel={int(fuel)}"
+
+
+# The host imports dispatch to whichever invocation is running on the calling thread:
+# every invocation runs on a thread of its own, so a thread-local is exact.
+current = threading.local()
+
+
+def _host_call(store, name: str, payload: str):
+    ok, answer = current.invocation.host_call(name, payload)
+    return Variant("ok" if ok else "err", answer)
+
+
+def _log(store, level: str, record: str) -> None:
+    current.invocation.log(level, record)
+
+
+def _make_linker(engine: Engine) -> Linker:
+    linker = Linker(engine)
+    linker.add_wasip2()
+    with linker.root() as root:
+        root.add_func("host-call", _host_call)
+        root.add_func("log", _log)
+    return linker
+
+
+@cache
+def engines() -> EngineSet:
+    """Return the process's engine set, created on first use."""
+    return EngineSet()

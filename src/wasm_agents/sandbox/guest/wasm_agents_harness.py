@@ -1,0 +1,41 @@
+"""The guest side of the `run` export: calls the agent's main(config).run() and encodes the outcome.
+
+componentize-py imports this module at build time, so the agent's `main` module, everything it
+imports and the stdlib modules below are part of the component's snapshot: nothing is read from
+files at run time.
+"""
+
+import json
+import sys
+import traceback
+
+# Stdlib modules agents commonly import lazily; importing them here bakes them into the snapshot.
+import base64, bisect, collections, copy, csv, dataclasses, datetime, decimal, enum, fractions  # noqa: E401,F401
+import functools, hashlib, heapq, io, itertools, math, operator, random, re, statistics  # noqa: E401,F401
+import string, textwrap, time, types, typing, unicodedata, uuid, urllib.parse  # noqa: E401,F401
+
+import wit_world
+from componentize_py_types import Err
+
+import main as agent_main
+
+
+class WitWorld(wit_world.WitWorld):
+    def run(self, input: str) -> str:
+        try:
+            config = json.loads(input)
+            agent = agent_main.main(config)
+            result = agent.run()
+        except BaseException as error:  # SystemExit too: the agent must not end the sandbox silently
+            raise Err(_error(type(error).__name__, str(error), traceback.format_exc())) from None
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        try:
+            return json.dumps(result, allow_nan=False)
+        except (TypeError, ValueError) as error:
+            raise Err(_error("NotSerializable", f"run() returned a value that is not JSON: {error}", "")) from None
+
+
+def _error(kind: str, message: str, trace: str) -> str:
+    return json.dumps({"type": kind, "message": message, "traceback": trace})

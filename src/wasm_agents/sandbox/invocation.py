@@ -1,0 +1,219 @@
+"""One sandbox: a fresh Store and instance for exactly one invocation of an agent, under its limits."""
+
+import json
+import math
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from wasmtime import Store, Trap, WasiConfig, WasmtimeError
+from wasmtime.component import Component, Variant
+
+from wasm_agents.project import MIB, Limits
+from wasm_agents.sandbox.engine import EPOCH_TICK_S, EngineSet, current
+
+# How long past its deadline the host waits for a guest blocked in a WASI call before giving up on it.
+WATCHDOG_GRACE_S = 0.05
+
+# Limit names, as they appear in errors and events.
+TIMEOUT, MEMORY, FUEL, OUTPUT, STACK = "timeout", "memory", "fuel", "output", "stack"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one invocation produced: the JSON text of its result, or an error object."""
+
+    result_json: str | None
+    error: dict[str, Any] | None
+    duration_ms: float
+    fuel_used: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when the agent returned a result."""
+        return self.error is None
+
+
+@dataclass(frozen=True)
+class Mounts:
+    """Host folders an invocation may see: a read-only data dir and whether it gets a scratch dir."""
+
+    data_dir: Path | None = None
+    scratch: bool = False
+
+
+HostCall = Callable[[str, str], tuple[bool, str]]
+GuestLog = Callable[[str, dict[str, Any]], None]
+GuestOutput = Callable[[str, str], None]
+
+
+class Invocation:
+    """The host side of one running guest: its host calls, logs, output and limits."""
+
+    def __init__(self, limits: Limits, host_call: HostCall, on_log: GuestLog, on_output: GuestOutput) -> None:
+        self.limits = limits
+        self._host_call = host_call
+        self._on_log = on_log
+        self._on_output = on_output
+        self.output_bytes = 0
+        self.output_exceeded = False
+        self.abandoned = False
+
+    def host_call(self, name: str, payload: str) -> tuple[bool, str]:
+        """Answer a host call from the guest."""
+        if self.abandoned:
+            return False, json.dumps({"type": TIMEOUT, "message": "invocation already ended by its wall-time limit"})
+        return self._host_call(name, payload)
+
+    def log(self, level: str, record: str) -> None:
+        """Forward a guest log record, whatever the guest sent."""
+        if self.abandoned:
+            return
+        try:
+            fields = json.loads(record)
+        except ValueError:
+            fields = {"message": record}
+        if not isinstance(fields, dict):
+            fields = {"message": str(fields)}
+        self._on_log(level, fields)
+
+    def output(self, stream: str, data: bytes) -> None:
+        """Capture guest stdout/stderr up to the output limit; refuse the write beyond it."""
+        self.output_bytes += len(data)
+        if self.output_bytes > self.limits.output_bytes:
+            self.output_exceeded = True
+            raise OSError("output limit exceeded")
+        if not self.abandoned:
+            self._on_output(stream, data.decode("utf-8", "replace"))
+
+
+def invoke(
+    engines: EngineSet,
+    component: Component,
+    invocation: Invocation,
+    config_json: str,
+    deadline: float,
+    mounts: Mounts = Mounts(),
+) -> Outcome:
+    """Run the agent once in a fresh sandbox and return its outcome; never raises for guest misbehaviour."""
+    start = time.monotonic()
+    box: list[Outcome] = []
+    done = threading.Event()
+
+    def target() -> None:
+        try:
+            box.append(_run(engines, component, invocation, config_json, deadline, mounts, start))
+        finally:
+            done.set()
+
+    thread = threading.Thread(target=target, name="wasm-agents-invocation", daemon=True)
+    thread.start()
+    if done.wait(max(0.0, deadline - time.monotonic()) + WATCHDOG_GRACE_S):
+        thread.join()
+        return box[0]
+    # The guest is blocked inside a WASI call (sleep, poll) that epoch deadlines cannot interrupt:
+    # stop waiting for it. Its thread ends by itself once the call returns, at the next epoch check.
+    invocation.abandoned = True
+    message = f"wall-time limit of {invocation.limits.wall_time_s:g} s exceeded (blocked in a host call)"
+    return Outcome(None, {"type": TIMEOUT, "message": message}, _ms_since(start))
+
+
+def _run(
+    engines: EngineSet,
+    component: Component,
+    invocation: Invocation,
+    config_json: str,
+    deadline: float,
+    mounts: Mounts,
+    start: float,
+) -> Outcome:
+    limits = invocation.limits
+    fuel = limits.fuel is not None
+    store = Store(engines.engine(fuel))
+    scratch = tempfile.mkdtemp(prefix="wasm-agents-scratch-") if mounts.scratch else None
+    try:
+        store.set_wasi(_wasi_config(invocation, mounts, scratch))
+        store.set_limits(memory_size=limits.memory_mb * MIB)
+        if fuel:
+            store.set_fuel(limits.fuel)
+        store.set_epoch_deadline(max(1, math.ceil((deadline - time.monotonic()) / EPOCH_TICK_S)))
+        current.invocation = invocation
+        try:
+            instance = engines.linker(fuel).instantiate(store, component)
+            run = instance.get_func(store, "run")
+            answer = run(store, config_json)
+            run.post_return(store)
+            error = _guest_error(answer, invocation)
+            result = None if error else answer.payload
+        except (Trap, WasmtimeError) as trap:
+            result, error = None, _trap_error(trap, invocation)
+        fuel_used = limits.fuel - store.get_fuel() if fuel else None
+        return Outcome(result, error, _ms_since(start), fuel_used)
+    finally:
+        current.invocation = None
+        del store
+        if scratch:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _wasi_config(invocation: Invocation, mounts: Mounts, scratch: str | None) -> WasiConfig:
+    """Deny by default: no environment, no arguments, no files but the declared mounts, no network."""
+    wasi = WasiConfig()
+    wasi.stdout_custom = lambda data: invocation.output("stdout", bytes(data))
+    wasi.stderr_custom = lambda data: invocation.output("stderr", bytes(data))
+    if mounts.data_dir is not None:
+        wasi.preopen_dir(str(mounts.data_dir), "/data", fs_mutable=False)
+    if scratch is not None:
+        wasi.preopen_dir(scratch, "/scratch", fs_mutable=True)
+    return wasi
+
+
+def _guest_error(answer: Any, invocation: Invocation) -> dict[str, Any] | None:
+    if invocation.output_exceeded:
+        return {"type": OUTPUT, "message": f"output limit of {invocation.limits.output_bytes} bytes exceeded"}
+    if not isinstance(answer, Variant) or answer.tag not in ("ok", "err"):
+        return {"type": "ProtocolError", "message": "the component's run export returned an unexpected value"}
+    if answer.tag == "ok":
+        return None
+    try:
+        error = json.loads(answer.payload)
+        if not isinstance(error, dict):
+            raise ValueError
+    except ValueError:
+        return {"type": "ProtocolError", "message": f"malformed error from the guest: {answer.payload[:200]!r}"}
+    if error.get("type") == "MemoryError":
+        message = f"memory limit of {invocation.limits.memory_mb} MiB reached (MemoryError)"
+        return {"type": MEMORY, "message": message, "traceback": str(error.get("traceback", ""))}
+    return {
+        "type": str(error.get("type", "Error")),
+        "message": str(error.get("message", "")),
+        "traceback": str(error.get("traceback", "")),
+    }
+
+
+def _trap_error(trap: Exception, invocation: Invocation) -> dict[str, Any]:
+    text = str(trap)
+    limits = invocation.limits
+    if invocation.output_exceeded:
+        return {"type": OUTPUT, "message": f"output limit of {limits.output_bytes} bytes exceeded"}
+    if "wasm trap: interrupt" in text:
+        return {"type": TIMEOUT, "message": f"wall-time limit of {limits.wall_time_s:g} s exceeded"}
+    if "all fuel consumed" in text:
+        return {"type": FUEL, "message": f"fuel budget of {limits.fuel} exhausted"}
+    if "call stack exhausted" in text:
+        return {"type": STACK, "message": "call stack exhausted (recursion too deep)"}
+    if "memory" in text and ("grow" in text or "out of bounds" not in text and "limit" in text):
+        return {"type": MEMORY, "message": f"memory limit of {limits.memory_mb} MiB reached"}
+    if "exit" in text.lower() and "status" in text.lower():
+        return {"type": "Exit", "message": "the agent exited the sandbox (os._exit)"}
+    reason = next((line.strip() for line in text.splitlines() if line.strip().startswith("wasm trap")), None)
+    return {"type": "Trap", "message": reason or text.splitlines()[0] if text else "trap"}
+
+
+def _ms_since(start: float) -> float:
+    return round((time.monotonic() - start) * 1000, 3)
