@@ -1,6 +1,7 @@
 """The process-wide wasmtime engines: epoch interruption always, fuel only for agents with a fuel budget."""
 
 import threading
+import time
 from functools import cache
 
 from wasmtime import Config, Engine
@@ -42,11 +43,16 @@ class EngineSet:
         self._engines.clear()
 
     def _tick(self) -> None:
+        # Catch up on ticks missed while this thread waited for the GIL, so epochs track real time.
+        start, ticks = time.monotonic(), 0
         while not self._stop.wait(EPOCH_TICK_S):
+            due = int((time.monotonic() - start) / EPOCH_TICK_S)
             with self._lock:
                 engines = list(self._engines.values())
-            for engine in engines:
-                engine.increment_epoch()
+            for _ in range(due - ticks):
+                for engine in engines:
+                    engine.increment_epoch()
+            ticks = due
 
 
 def engine_config(fuel: bool) -> Config:

@@ -1,5 +1,6 @@
 """One sandbox: a fresh Store and instance for exactly one invocation of an agent, under its limits."""
 
+import errno
 import json
 import math
 import shutil
@@ -18,7 +19,7 @@ from wasm_agents.project import MIB, Limits
 from wasm_agents.sandbox.engine import EPOCH_TICK_S, EngineSet, current
 
 # How long past its deadline the host waits for a guest blocked in a WASI call before giving up on it.
-WATCHDOG_GRACE_S = 0.05
+WATCHDOG_GRACE_S = 0.1
 
 # Limit names, as they appear in errors and events.
 TIMEOUT, MEMORY, FUEL, OUTPUT, STACK = "timeout", "memory", "fuel", "output", "stack"
@@ -82,14 +83,15 @@ class Invocation:
             fields = {"message": str(fields)}
         self._on_log(level, fields)
 
-    def output(self, stream: str, data: bytes) -> None:
-        """Capture guest stdout/stderr up to the output limit; refuse the write beyond it."""
+    def output(self, stream: str, data: bytes) -> int | None:
+        """Capture guest stdout/stderr up to the output limit; fail the guest's write beyond it."""
         self.output_bytes += len(data)
         if self.output_bytes > self.limits.output_bytes:
             self.output_exceeded = True
-            raise OSError("output limit exceeded")
+            return -errno.EIO  # returned, not raised: wasmtime-py would print a raised error to the host's stdout
         if not self.abandoned:
             self._on_output(stream, data.decode("utf-8", "replace"))
+        return None
 
 
 def invoke(
