@@ -82,7 +82,7 @@ def vendor(
     wheels = read_lock(lock_path, requirements_sha256)
     if wheels is None:
         if offline:
-            raise VendorError(f"{agent_name}: requirements.lock is missing or out of date and offline mode cannot resolve")
+            raise VendorError(f"{agent_name}: requirements.lock is missing or stale and offline mode cannot resolve")
         wheels = _resolve(agent_name, pip_args, cwd=agent_dir)
         write_lock(lock_path, requirements_sha256, wheels)
     paths = [_cached_wheel(agent_name, wheel, offline=offline) for wheel in wheels]
@@ -104,7 +104,7 @@ def requirement_args(path: Path, *, allow_unsafe_sources: bool) -> list[str]:
         if problem is not None and not allow_unsafe_sources:
             raise VendorError(
                 f"{path}:{number}: {problem} is not allowed: it can fetch code from outside the package index "
-                "(only with unsafe sources allowed)"
+                "(allow unsafe sources to use it)"
             )
         unsafe = unsafe or problem is not None
         if requirement is not None:
@@ -199,11 +199,11 @@ def _check_wheel(agent_name: str, filename: str) -> tuple[str, str]:
     """Return the canonical name and version of a downloaded wheel, refusing anything the guest cannot run."""
     try:
         name, version, _, tags = parse_wheel_filename(filename)
+        if not tags.isdisjoint(GUEST_TAGS):
+            return name, str(version)
     except InvalidWheelFilename:
-        tags = frozenset()
-    if tags.isdisjoint(GUEST_TAGS):
-        raise VendorError(f"{agent_name}: {filename} is not a wheel that runs in the sandbox (CPython 3.14 on WASI)")
-    return name, str(version)
+        pass
+    raise VendorError(f"{agent_name}: {filename} is not a wheel that runs in the sandbox (CPython 3.14 on WASI)")
 
 
 def _cached_wheel(agent_name: str, wheel: LockedWheel, *, offline: bool) -> Path:
@@ -213,7 +213,7 @@ def _cached_wheel(agent_name: str, wheel: LockedWheel, *, offline: bool) -> Path
         _check_hash(agent_name, wheel, _sha256(path))
         return path
     if offline:
-        raise VendorError(f"{agent_name}: {wheel.filename} is not in the wheel cache and offline mode cannot download it")
+        raise VendorError(f"{agent_name}: {wheel.filename} is not in the wheel cache and offline mode cannot fetch it")
     with tempfile.TemporaryDirectory(prefix="wasm-agents-pip-") as tmp:
         _pip_download(agent_name, ["--no-deps", f"{wheel.name}=={wheel.version}"], Path(tmp), cwd=Path(tmp))
         downloaded = Path(tmp, wheel.filename)
