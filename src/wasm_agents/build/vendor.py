@@ -25,7 +25,7 @@ from wasm_agents.errors import VendorError
 from wasm_agents.paths import cache_dir
 
 # CPython on WASI reports sysconfig.get_platform() == "wasi-0.0.0-wasm32" (wasi-libc's uname is a
-# placeholder), hence this wheel platform tag; PyPI accepts no WASI wheels, so they come from other indexes.
+# placeholder), hence this tag (used by componentize-py's docs and wasi-wheels indexes outside PyPI).
 WASI_PLATFORMS = ("wasi_0_0_0_wasm32",)
 GUEST_TAGS = frozenset(cpython_tags((3, 14), ["cp314"], WASI_PLATFORMS)) | frozenset(
     compatible_tags((3, 14), "cp314", [*WASI_PLATFORMS, "any"])
