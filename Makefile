@@ -1,0 +1,32 @@
+# Quick start: `make demo` builds and runs the example chain; `make test` runs the test suite.
+# Both create .venv with a Python >= 3.11 (override with PYTHON=python3.12).
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+EXAMPLE := examples/quickstart
+
+.PHONY: demo test bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python >= 3.11 is required")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[build,dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/wasm-agents build $(EXAMPLE)
+	$(BIN)/wasm-agents verify $(EXAMPLE)/dist
+	$(BIN)/wasm-agents run $(EXAMPLE)/dist --task '{"op": "add", "a": 2, "b": 3}' --log-level warning
+	$(BIN)/wasm-agents run $(EXAMPLE)/dist --task '{"op": "multiply", "a": 6, "b": 7}'
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) $(EXAMPLE)/dist

@@ -1,0 +1,98 @@
+"""The build phase: agent folders → discover → vendor → stage → componentize → package → dist/."""
+
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from importlib.metadata import version
+from pathlib import Path
+
+from wasm_agents.artifacts import Manifest
+from wasm_agents.build.componentize import componentize
+from wasm_agents.build.discover import discover
+from wasm_agents.build.package import package
+from wasm_agents.build.stage import stage
+from wasm_agents.build.vendor import LockedWheel, vendor
+from wasm_agents.sandbox import GUEST_PYTHON
+
+# progress(phase, agent, state): phase is "vendor" or "componentize"; state "start", "done" or "cached".
+Progress = Callable[[str, str, str], None]
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """What a build produced and how long it took."""
+
+    dist: Path
+    manifest: Manifest
+    wheels: dict[str, list[LockedWheel]]
+    cached_components: tuple[str, ...]
+    seconds: float
+
+
+def build(
+    project_dir: Path,
+    dist: Path | None = None,
+    *,
+    allow_unsafe_sources: bool = False,
+    offline: bool = False,
+    progress: Progress | None = None,
+) -> BuildResult:
+    """Build every agent of `project_dir` into `dist` (default `project_dir/dist`), atomically."""
+    start = time.monotonic()
+    report = progress or (lambda phase, agent, state: None)
+    project = discover(project_dir)
+    dist = dist or project_dir / "dist"
+    with tempfile.TemporaryDirectory(prefix="wasm-agents-build-") as work:
+        work_dir = Path(work)
+        code_dir, deps_dir, components_dir = work_dir / "code", work_dir / "deps", work_dir / "components"
+        components_dir.mkdir()
+        wheels = {}
+        for name, spec in project.agents.items():
+            report("vendor", name, "start")
+            site_packages = deps_dir / name
+            site_packages.mkdir(parents=True)
+            wheels[name] = vendor(
+                name, project_dir / spec.folder, site_packages, allow_unsafe_sources=allow_unsafe_sources, offline=offline
+            )
+            report("vendor", name, "done")
+        staged = {name: stage(project_dir, spec, code_dir) for name, spec in project.agents.items()}
+
+        def one_component(name: str) -> bool:
+            report("componentize", name, "start")
+            cached = componentize(name, staged[name], deps_dir / name, components_dir / f"{name}.wasm")
+            report("componentize", name, "cached" if cached else "done")
+            return cached
+
+        # componentize-py peaks at ~400 MB and one core per component: one at a time per core.
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+            cached = dict(zip(project.agents, pool.map(one_component, project.agents)))
+        manifest = package(
+            code_dir,
+            deps_dir,
+            {name: components_dir / f"{name}.wasm" for name in project.agents},
+            project.to_json(),
+            tool_versions(),
+            dist,
+        )
+    return BuildResult(
+        dist=dist,
+        manifest=manifest,
+        wheels=wheels,
+        cached_components=tuple(name for name, hit in cached.items() if hit),
+        seconds=round(time.monotonic() - start, 3),
+    )
+
+
+def tool_versions() -> dict[str, str]:
+    """Return the versions recorded in manifest.json."""
+    return {
+        "wasm-agents": version("wasm-agents"),
+        "componentize-py": version("componentize-py"),
+        "wasmtime": version("wasmtime"),
+        "guest-python": GUEST_PYTHON,
+        "build-python": ".".join(map(str, sys.version_info[:3])),
+    }

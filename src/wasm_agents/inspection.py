@@ -1,0 +1,35 @@
+"""What a dist holds, for people and tools: agents, chain, dependencies, sizes, hashes, tool versions."""
+
+import re
+from pathlib import Path
+from typing import Any
+
+from wasm_agents.artifacts import ArtifactManifest, verify_dist
+
+DIST_INFO = re.compile(r"^(?P<agent>[^/]+)/(?P<name>[^/]+?)-(?P<version>[^-/]+)\.dist-info/METADATA$")
+
+
+def describe(dist: Path) -> dict[str, Any]:
+    """Verify `dist`, then return a JSON-able description of it."""
+    manifest = verify_dist(dist)
+    deps = ArtifactManifest.from_json((dist / "deps-manifest.json").read_bytes())
+    dependencies: dict[str, list[dict[str, str]]] = {}
+    for entry in deps.files:
+        match = DIST_INFO.match(entry.path)
+        if match:
+            dependencies.setdefault(match["agent"], []).append({"name": match["name"], "version": match["version"]})
+    agents = {}
+    for name, agent in manifest.project["agents"].items():
+        component = manifest.files[f"components/{name}.wasm"]
+        agents[name] = {
+            **agent,
+            "dependencies": sorted(dependencies.get(name, []), key=lambda d: d["name"].lower()),
+            "component": {"path": component.path, "size": component.size, "sha256": component.sha256},
+        }
+    return {
+        "dist": str(dist),
+        "chain": manifest.project["chain"],
+        "agents": agents,
+        "tools": manifest.tools,
+        "files": {path: {"size": entry.size, "sha256": entry.sha256} for path, entry in sorted(manifest.files.items())},
+    }
