@@ -95,7 +95,7 @@ def inspect(dist: Path, as_json: bool) -> None:
             name,
             agent["folder"] + "/",
             f"{limits['memory_mb']} MiB, {limits['wall_time_s']:g} s" + (f", fuel {limits['fuel']}" if "fuel" in limits else ""),
-            ", ".join(agent["may_delegate_to"]) if "may_delegate_to" in agent else "any",
+            (", ".join(agent["may_delegate_to"]) or "none") if "may_delegate_to" in agent else "any",
             ", ".join(f"{d['name']} {d['version']}" for d in agent["dependencies"]) or "-",
             f"{agent['component']['size'] / 1e6:.1f} MB {agent['component']['sha256'][:12]}",
         )

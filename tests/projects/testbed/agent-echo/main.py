@@ -1,0 +1,37 @@
+"""Echoes its task; can read its data dir, use its scratch dir, and pass tasks on."""
+
+import os
+
+from wasm_agents_sdk import delegate
+
+
+class Echo:
+    def __init__(self, config):
+        self.task = config["task"]
+
+    def run(self):
+        op = self.task.get("op")
+        if op == "multiply":
+            return self.task["a"] * self.task["b"]
+        if op == "to":
+            return delegate(self.task["inner"], to=self.task["target"])
+        if op == "next":
+            return delegate(self.task["inner"])
+        if op == "data":
+            with open("/data/hello.txt") as handle:
+                return handle.read()
+        if op == "scratch":
+            seen = os.listdir("/scratch")
+            with open("/scratch/note.txt", "w") as handle:
+                handle.write("written")
+            with open("/scratch/note.txt") as handle:
+                return {"before": seen, "read": handle.read()}
+        if op == "write-data":
+            with open("/data/evil.txt", "w") as handle:
+                handle.write("x")
+            return "wrote"
+        return {"echo": self.task}
+
+
+def main(config):
+    return Echo(config)

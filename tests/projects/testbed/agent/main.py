@@ -1,0 +1,72 @@
+"""A root agent that does whatever the task says: well-behaved or hostile."""
+
+import os
+import sys
+import time
+
+from wasm_agents_sdk import DelegationError, delegate, log
+
+
+class Probe:
+    def __init__(self, config):
+        self.config = config
+        self.task = config["task"]
+
+    def run(self):
+        op = self.task["op"]
+        if op == "add":
+            return self.task["a"] + self.task["b"]
+        if op == "config":
+            return {"settings": self.config["settings"], "agent": self.config["agent"]}
+        if op == "next":
+            return delegate(self.task["inner"])
+        if op == "to":
+            return delegate(self.task["inner"], to=self.task["target"])
+        if op == "catch":
+            try:
+                return delegate(self.task["inner"], to=self.task["target"])
+            except DelegationError as error:
+                return {"caught": error.type, "agent": error.agent, "message": str(error)}
+        if op == "log":
+            log("warning", "probe says", answer=42)
+            print("to stdout")
+            print("to stderr", file=sys.stderr)
+            return "logged"
+        if op == "raise":
+            raise ValueError("probe failed on purpose")
+        if op == "not-json":
+            return object()
+        if op == "sleep":
+            time.sleep(self.task["seconds"])
+            return "slept"
+        if op == "loop":
+            while True:
+                pass
+        if op == "memory":
+            hoard = []
+            while True:
+                hoard.append(bytearray(8 * 1024 * 1024))
+        if op == "flood":
+            while True:
+                print("x" * 10_000)
+        if op == "recurse":
+            sys.setrecursionlimit(1_000_000)
+
+            def down(n):
+                return down(n + 1) + 1
+
+            return down(0)
+        if op == "exit":
+            os._exit(7)
+        if op == "env":
+            return dict(os.environ)
+        if op == "listdir":
+            return os.listdir(self.task["path"])
+        if op == "read":
+            with open(self.task["path"]) as handle:
+                return handle.read()
+        raise KeyError(f"unknown op {op!r}")
+
+
+def main(config):
+    return Probe(config)

@@ -1,0 +1,160 @@
+"""Running chains in real sandboxes: results, limits, policy, events, concurrency."""
+
+import io
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from wasm_agents.events import Events
+from wasm_agents.orchestrator import Runner
+
+
+@pytest.fixture(scope="module")
+def example_runner(example_dist):
+    with Runner(example_dist) as runner:
+        yield runner
+
+
+def test_example_chain_multiplies_through_the_helper(example_runner):
+    result = example_runner.run({"op": "multiply", "a": 6, "b": 7})
+    assert result.ok and result.result == 42
+    assert [(hop.agent, hop.depth) for hop in result.hops] == [("multiplier", 1), ("agent", 0)]
+    assert result.hops[0].parent_span_id == result.hops[1].span_id
+
+
+def test_example_root_adds_by_itself(example_runner):
+    result = example_runner.run({"op": "add", "a": 2, "b": 3})
+    assert result.ok and result.result == 5 and len(result.hops) == 1
+
+
+def test_example_uses_its_vendored_dependency(example_runner):
+    assert example_runner.run({"op": "weekday", "date": "2026-11-28"}).result == "Saturday"
+
+
+def test_helper_failure_is_reported_where_it_started(example_runner):
+    result = example_runner.run({"op": "divide", "a": 1, "b": 0})
+    assert not result.ok
+    assert result.error["agent"] == "multiplier" and result.error["type"] == "ValueError"
+    assert "cannot handle op 'divide'" in result.error["message"]
+
+
+def test_config_carries_task_agent_and_settings(testbed_runner):
+    result = testbed_runner.run({"op": "config"})
+    assert result.result == {"settings": {"greeting": "hello"}, "agent": "agent"}
+
+
+def run_error(runner, task):
+    result = runner.run(task)
+    assert not result.ok, result
+    return result.error
+
+
+@pytest.mark.parametrize("task, kind, words", [
+    ({"op": "loop"}, "timeout", "wall-time limit of 2 s"),
+    ({"op": "sleep", "seconds": 4}, "timeout", "wall-time limit of 2 s"),
+    ({"op": "memory"}, "memory", "memory limit of 128 MiB"),
+    ({"op": "flood"}, "output", "output limit of 100000 bytes"),
+    ({"op": "recurse"}, "stack", "call stack exhausted"),
+    ({"op": "raise"}, "ValueError", "probe failed on purpose"),
+    ({"op": "not-json"}, "NotSerializable", "not JSON"),
+    ({"op": "exit"}, "Exit", "exited"),
+])
+def test_each_limit_and_failure_has_its_own_error(testbed_runner, task, kind, words):
+    error = run_error(testbed_runner, task)
+    assert error["type"] == kind and words in error["message"] and error["agent"] == "agent"
+    # The host lives on, and the next chain is unaffected.
+    assert testbed_runner.run({"op": "add", "a": 1, "b": 1}).result == 2
+
+
+def test_sleeping_guest_is_stopped_at_its_deadline(testbed_runner):
+    start = time.monotonic()
+    error = run_error(testbed_runner, {"op": "sleep", "seconds": 3})
+    assert error["type"] == "timeout"
+    assert time.monotonic() - start < 2.5
+
+
+def test_fuel_budget_ends_a_metered_agent(testbed_runner):
+    result = testbed_runner.run({"op": "to", "target": "fuel", "inner": {"op": "loop"}})
+    assert result.error["type"] == "fuel" and result.error["agent"] == "fuel"
+    fuel_hop = next(hop for hop in result.hops if hop.agent == "fuel")
+    assert fuel_hop.fuel_used == 200_000_000
+    ok = testbed_runner.run({"op": "to", "target": "fuel", "inner": {}})
+    assert ok.result == {"fuel": "ok"} and 0 < next(h for h in ok.hops if h.agent == "fuel").fuel_used < 200_000_000
+
+
+@pytest.mark.parametrize("task, kind, words", [
+    ({"op": "to", "target": "ghost", "inner": {}}, "UnknownAgent", "unknown agent 'ghost'"),
+    ({"op": "to", "target": "fuel", "inner": {"op": "to", "target": "echo", "inner": {}}}, "Forbidden", "'fuel' may not delegate to 'echo'"),
+    ({"op": "to", "target": "echo", "inner": {"op": "to", "target": "agent", "inner": {}}}, "Cycle", "agent -> echo -> agent"),
+    ({"op": "next", "inner": {"op": "next", "inner": {}}}, "DepthExceeded", "exceeds max depth 1"),
+])
+def test_delegation_policy_refusals_name_the_agents(testbed_runner, task, kind, words):
+    error = run_error(testbed_runner, task)
+    assert error["type"] == kind and words in error["message"]
+
+
+def test_refusal_reaches_the_guest_as_an_exception_it_can_catch(testbed_runner):
+    result = testbed_runner.run({"op": "catch", "target": "ghost", "inner": {}})
+    assert result.result["caught"] == "UnknownAgent"
+    remote = testbed_runner.run({"op": "catch", "target": "echo", "inner": {"op": "multiply", "a": "x", "b": None}})
+    assert remote.result["caught"] == "TypeError" and remote.result["agent"] == "echo"
+
+
+def test_chain_of_responsibility_passes_to_the_next_agent(testbed_runner):
+    result = testbed_runner.run({"op": "next", "inner": {"op": "multiply", "a": 3, "b": 4}})
+    assert result.result == 12 and result.hops[0].agent == "echo"
+
+
+def test_data_dir_is_readable_and_read_only_and_scratch_is_private(testbed_runner):
+    assert testbed_runner.run({"op": "to", "target": "echo", "inner": {"op": "data"}}).result.startswith("data shipped")
+    assert run_error(testbed_runner, {"op": "to", "target": "echo", "inner": {"op": "write-data"}})["agent"] == "echo"
+    for _ in range(2):  # fresh for every invocation: nothing from the previous one
+        scratch = testbed_runner.run({"op": "to", "target": "echo", "inner": {"op": "scratch"}})
+        assert scratch.result == {"before": [], "read": "written"}
+
+
+def test_deny_by_default(testbed_runner, monkeypatch):
+    monkeypatch.setenv("WASM_AGENTS_CANARY", "leaked")
+    assert testbed_runner.run({"op": "env"}).result == {}
+    for path in ("/", "/etc", "/data", "/scratch"):
+        assert run_error(testbed_runner, {"op": "listdir", "path": path})["type"] == "FileNotFoundError"
+    assert run_error(testbed_runner, {"op": "read", "path": "/etc/passwd"})["type"] == "FileNotFoundError"
+
+
+def test_events_describe_every_step(testbed_dist):
+    stream = io.StringIO()
+    with Runner(testbed_dist, Events(stream, "debug")) as runner:
+        runner.run({"op": "next", "inner": {"op": "multiply", "a": 2, "b": 2}})
+        runner.run({"op": "log"})
+        runner.run({"op": "raise"})
+    events = [json.loads(line) for line in stream.getvalue().splitlines()]
+    names = [event["event.name"] for event in events]
+    assert names[:5] == ["chain.start", "agent.start", "agent.start", "agent.end", "agent.end"]
+    start_root, start_echo = events[1], events[2]
+    assert start_echo["parent_span_id"] == start_root["span_id"] and start_echo["trace_id"] == start_root["trace_id"]
+    log = next(e for e in events if e["event.name"] == "agent.log")
+    assert log["severity_text"] == "WARNING" and log["body"] == "probe says" and log["attributes"] == {"answer": 42}
+    assert any(e["event.name"] == "agent.stdout" and "to stdout" in e["text"] for e in events)
+    assert any(e["event.name"] == "agent.stderr" and "to stderr" in e["text"] for e in events)
+    failed = [e for e in events if e["event.name"] == "agent.end" and e["outcome"] == "error"]
+    assert failed[0]["exception.type"] == "ValueError"
+    assert 'main.py", line' in failed[0]["exception.stacktrace"] and "probe failed on purpose" in failed[0]["exception.stacktrace"]
+    assert all({"timestamp", "severity_text", "event.name"} <= set(e) for e in events)
+
+
+def test_200_concurrent_chains_are_all_correct_and_present(example_runner):
+    tasks = [{"op": "multiply" if i % 2 else "add", "a": i, "b": 3} for i in range(200)]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(example_runner.run, tasks))
+    assert [r.result for r in results] == [i * 3 if i % 2 else i + 3 for i in range(200)]
+    assert len({r.run_id for r in results}) == 200
+
+
+def test_hostile_chains_do_not_disturb_good_ones_running_beside_them(testbed_runner):
+    tasks = [{"op": "loop"}, {"op": "memory"}, {"op": "flood"}] + [{"op": "add", "a": i, "b": 0} for i in range(30)]
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        results = list(pool.map(testbed_runner.run, tasks))
+    assert [r.error["type"] for r in results[:3]] == ["timeout", "memory", "output"]
+    assert [r.result for r in results[3:]] == list(range(30))
