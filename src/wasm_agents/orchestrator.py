@@ -209,6 +209,9 @@ class Runner:
                 "delegation.refused", "warning", agent=frame.agent, target=to, reason=refusal.kind,
                 message=str(refusal), trace_id=chain.run_id, span_id=frame.span_id,
             )
+            with chain.lock:
+                if chain.first_failure is None:
+                    chain.first_failure = {"type": refusal.kind, "message": str(refusal), "agent": frame.agent}
             return False, _refusal(refusal.kind, str(refusal))
         outcome = self._invoke(chain, target, json.dumps(task), frame)
         if outcome.ok:
