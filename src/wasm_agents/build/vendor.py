@@ -104,7 +104,7 @@ def requirement_args(path: Path, *, allow_unsafe_sources: bool) -> list[str]:
         if problem is not None and not allow_unsafe_sources:
             raise VendorError(
                 f"{path}:{number}: {problem} is not allowed: it can fetch code from outside the package index "
-                "(allow unsafe sources to use it)"
+                "(pass --allow-unsafe-sources to use it)"
             )
         unsafe = unsafe or problem is not None
         if requirement is not None:
@@ -321,6 +321,7 @@ def _write_atomically(path: Path, data: bytes) -> None:
     with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False) as file:
         file.write(data)
     try:
+        os.chmod(file.name, 0o644)  # NamedTemporaryFile creates 0600; a lock is an ordinary project file
         os.replace(file.name, path)
     except OSError:
         os.unlink(file.name)

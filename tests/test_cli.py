@@ -1,0 +1,117 @@
+"""The `wasm-agents` command as a user runs it: real processes, real dists."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from wasm_agents.build.discover import discover
+
+CLI = [sys.executable, "-m", "wasm_agents"]
+
+
+def wasm_agents(*args: str, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=300, **kwargs)
+
+
+@pytest.mark.parametrize("command", ["build", "verify", "inspect", "new", "run"])
+def test_every_command_has_help(command):
+    done = wasm_agents(command, "--help")
+    assert done.returncode == 0 and "Usage:" in done.stdout
+
+
+def test_run_prints_one_json_object_with_the_result(example_dist):
+    done = wasm_agents("run", str(example_dist), "--task", '{"op": "multiply", "a": 6, "b": 7}')
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert len(lines) == 1 and json.loads(lines[0])["result"] == 42
+    events = [json.loads(line) for line in done.stderr.splitlines()]
+    assert {"agent.log", "agent.end", "chain.end"} <= {e["event.name"] for e in events}
+
+
+def test_events_go_to_a_file_when_asked(example_dist, tmp_path):
+    done = wasm_agents("run", str(example_dist), "--task", '{"op": "add", "a": 2, "b": 3}', "--events", str(tmp_path / "ev.jsonl"))
+    assert done.returncode == 0 and json.loads(done.stdout)["result"] == 5 and done.stderr == ""
+    assert "chain.end" in (tmp_path / "ev.jsonl").read_text()
+
+
+def test_task_file_with_concurrency_gives_one_line_per_task_in_order(example_dist, tmp_path):
+    tasks = [{"id": f"t{i}", "op": "multiply", "a": i, "b": 2} for i in range(20)] + [{"op": "nope"}]
+    (tmp_path / "tasks.jsonl").write_text("\n".join(json.dumps(t) for t in tasks) + "\n")
+    done = wasm_agents("run", str(example_dist), "--task-file", str(tmp_path / "tasks.jsonl"), "--concurrency", "4", "--log-level", "error")
+    assert done.returncode == 1  # one agent failed
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [line["index"] for line in lines] == list(range(21))
+    assert [line.get("result") for line in lines[:20]] == [i * 2 for i in range(20)]
+    assert lines[3]["id"] == "t3" and lines[20]["ok"] is False and lines[20]["error"]["agent"] == "multiplier"
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--task", "{not json"], "--task: not valid JSON"),
+    ([], "give exactly one of --task"),
+])
+def test_bad_task_input_is_refused_before_running(example_dist, args, words):
+    done = wasm_agents("run", str(example_dist), *args)
+    assert done.returncode == 2 and words in done.stderr and done.stdout == ""
+
+
+def test_bad_task_file_line_is_named(example_dist, tmp_path):
+    (tmp_path / "t.jsonl").write_text('{"op": "add", "a": 1, "b": 1}\n{oops\n')
+    done = wasm_agents("run", str(example_dist), "--task-file", str(tmp_path / "t.jsonl"))
+    assert done.returncode == 2 and "t.jsonl:2: not valid JSON" in done.stderr and done.stdout == ""
+
+
+def test_missing_dist_is_refused(tmp_path):
+    done = wasm_agents("run", str(tmp_path / "nowhere"), "--task", "{}")
+    assert done.returncode == 3 and "no such dist directory" in done.stderr
+
+
+def test_one_flipped_byte_in_any_file_refuses_the_run_and_names_the_file(example_dist, tmp_path):
+    files = sorted(p.relative_to(example_dist) for p in example_dist.rglob("*") if p.is_file())
+    for relative in files:
+        dist = tmp_path / "dist"
+        shutil.rmtree(dist, ignore_errors=True)
+        shutil.copytree(example_dist, dist)
+        target = dist / relative
+        data = bytearray(target.read_bytes())
+        data[len(data) // 2] ^= 0x01
+        target.write_bytes(bytes(data))
+        done = wasm_agents("run", str(dist), "--task", '{"op": "add", "a": 1, "b": 1}', "--log-level", "debug")
+        assert done.returncode == 3, relative
+        assert str(relative.as_posix()) in done.stderr or "manifest.json" in done.stderr, (relative, done.stderr)
+        assert "agent.start" not in done.stderr and done.stdout == ""
+        verified = wasm_agents("verify", str(dist))
+        assert verified.returncode == 3 and relative.as_posix() in verified.stderr or "manifest.json" in verified.stderr
+
+
+def test_verify_and_inspect_a_good_dist(example_dist):
+    assert wasm_agents("verify", str(example_dist)).returncode == 0
+    done = wasm_agents("inspect", str(example_dist), "--json")
+    description = json.loads(done.stdout)
+    assert description["chain"]["order"] == ["agent", "multiplier"]
+    assert {"name": "six", "version": "1.17.0"} in description["agents"]["agent"]["dependencies"]
+    assert description["tools"]["wasmtime"].startswith("50.")
+    table = wasm_agents("inspect", str(example_dist))
+    assert table.returncode == 0 and "multiplier" in table.stdout
+
+
+def test_new_scaffolds_an_agent_that_discovery_accepts(tmp_path):
+    (tmp_path / "agent").mkdir()
+    (tmp_path / "agent" / "main.py").write_text("def main(config):\n    return None\n")
+    done = wasm_agents("new", "summarizer", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    assert {p.name for p in (tmp_path / "agent-summarizer").iterdir()} == {"main.py", "requirements.txt", "agent.toml"}
+    assert "summarizer" in discover(tmp_path).agents
+    again = wasm_agents("new", "summarizer", str(tmp_path))
+    assert again.returncode == 2 and "already exists" in again.stderr
+    assert wasm_agents("new", "Bad/Name", str(tmp_path)).returncode == 2
+
+
+def test_build_errors_are_one_line_with_exit_2(tmp_path):
+    (tmp_path / "agent").mkdir()
+    (tmp_path / "agent" / "main.py").write_text("def main(config)\n")
+    done = wasm_agents("build", str(tmp_path), "--quiet")
+    assert done.returncode == 2 and done.stderr.strip().count("\n") == 0 and "agent/main.py:1: syntax error" in done.stderr
