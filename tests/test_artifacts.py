@@ -22,6 +22,7 @@ from wasm_agents.artifacts import (
     Manifest,
     artifact_manifest,
     extract_verified,
+    load_artifact_manifest,
     sha256_file,
     verify_dist,
     write_reproducible_tar,
@@ -361,11 +362,11 @@ def test_decompression_bomb_stops_early(dist: Path) -> None:
     with gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=1, mtime=0) as gz:
         with tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
             info = tarfile.TarInfo("agent/main.py")
-            info.size = 256 << 20
+            info.size = 32 << 20
             tar.addfile(info, io.BytesIO(bytes(info.size)))
     replace_code_archive(dist, raw.getvalue(), {"agent/main.py": b"print(1)\n"})
     problems = problems_of(dist)
-    assert "code-artifact.tar.gz: member agent/main.py: size mismatch: expected 9, header says 268435456" in problems
+    assert "code-artifact.tar.gz: member agent/main.py: size mismatch: expected 9, header says 33554432" in problems
     assert any(p.startswith("code-artifact.tar.gz: unreadable archive: decompresses to more than ") for p in problems)
 
 
@@ -407,35 +408,35 @@ MANIFEST_CASES = {
     "deep": (b"[" * 100_000 + b"]" * 100_000, "manifest.json: invalid JSON: "),
     "huge int": (b'{"n": ' + b"9" * 5000 + b"}", "manifest.json: invalid JSON: "),
     "array": (b"[]", "manifest.json: expected an object, got an array"),
-    "missing": (with_value(GOOD_MANIFEST, ('files',), KeyError), "manifest.json: files: missing"),
-    "unknown": (with_value(GOOD_MANIFEST, ('signature',), "x"), "manifest.json: signature: unknown key"),
-    "format": (with_value(GOOD_MANIFEST, ('format',), "wasm-agents/2"), "manifest.json: format: expected 'wasm-agents/1'"),
-    "tools type": (with_value(GOOD_MANIFEST, ('tools',), ["x"]), "manifest.json: tools: expected an object, got an array"),
-    "tool version": (with_value(GOOD_MANIFEST, ('tools', 'x'), 1), 'manifest.json: tools["x"]: expected a string, got an integer'),
-    "project type": (with_value(GOOD_MANIFEST, ('project',), None), "manifest.json: project: expected an object, got null"),
-    "entry type": (with_value(GOOD_MANIFEST, ('files', 'a'), "x"), 'manifest.json: files["a"]: expected an object, got a string'),
+    "missing": (with_value(GOOD_MANIFEST, ("files",), KeyError), "manifest.json: files: missing"),
+    "unknown": (with_value(GOOD_MANIFEST, ("signature",), "x"), "manifest.json: signature: unknown key"),
+    "format": (with_value(GOOD_MANIFEST, ("format",), "wasm-agents/2"), "manifest.json: format: expected 'wasm-agents/1'"),
+    "tools type": (with_value(GOOD_MANIFEST, ("tools",), ["x"]), "manifest.json: tools: expected an object, got an array"),
+    "tool version": (with_value(GOOD_MANIFEST, ("tools", "x"), 1), 'manifest.json: tools["x"]: expected a string, got an integer'),
+    "project type": (with_value(GOOD_MANIFEST, ("project",), None), "manifest.json: project: expected an object, got null"),
+    "entry type": (with_value(GOOD_MANIFEST, ("files", "a"), "x"), 'manifest.json: files["a"]: expected an object, got a string'),
     "entry unknown": (
-        with_value(GOOD_MANIFEST, ('files', 'a'), {**GOOD_ENTRY, "mode": 1}),
+        with_value(GOOD_MANIFEST, ("files", "a"), {**GOOD_ENTRY, "mode": 1}),
         'manifest.json: files["a"].mode: unknown key',
     ),
-    "short hash": (with_value(GOOD_MANIFEST, ('files', 'a'), {**GOOD_ENTRY, "sha256": "ab"}), 'files["a"].sha256: expected 64 lowercase hex'),
+    "short hash": (with_value(GOOD_MANIFEST, ("files", "a"), {**GOOD_ENTRY, "sha256": "ab"}), 'files["a"].sha256: expected 64 lowercase hex'),
     "upper hash": (
-        with_value(GOOD_MANIFEST, ('files', 'a'), {**GOOD_ENTRY, "sha256": "A" * 64}),
+        with_value(GOOD_MANIFEST, ("files", "a"), {**GOOD_ENTRY, "sha256": "A" * 64}),
         'files["a"].sha256: expected 64 lowercase hex',
     ),
-    "negative": (with_value(GOOD_MANIFEST, ('files', 'a'), {**GOOD_ENTRY, "size": -1}), 'files["a"].size: -1 is outside 0..'),
-    "huge": (with_value(GOOD_MANIFEST, ('files', 'a'), {**GOOD_ENTRY, "size": 10**30}), 'files["a"].size: 1' + "0" * 30 + " is outside"),
-    "boolean": (with_value(GOOD_MANIFEST, ('files', 'a'), {**GOOD_ENTRY, "size": True}), "expected an integer, got a boolean"),
-    "float": (with_value(GOOD_MANIFEST, ('files', 'a'), {**GOOD_ENTRY, "size": 1.0}), "expected an integer, got a number"),
-    "dotdot": (with_value(GOOD_MANIFEST, ('files', '../x'), GOOD_ENTRY), "files[\"../x\"]: path contains '..'"),
-    "absolute": (with_value(GOOD_MANIFEST, ('files', '/x'), GOOD_ENTRY), 'files["/x"]: absolute path'),
+    "negative": (with_value(GOOD_MANIFEST, ("files", "a"), {**GOOD_ENTRY, "size": -1}), 'files["a"].size: -1 is outside 0..'),
+    "huge": (with_value(GOOD_MANIFEST, ("files", "a"), {**GOOD_ENTRY, "size": 10**30}), 'files["a"].size: 1' + "0" * 30 + " is outside"),
+    "boolean": (with_value(GOOD_MANIFEST, ("files", "a"), {**GOOD_ENTRY, "size": True}), "expected an integer, got a boolean"),
+    "float": (with_value(GOOD_MANIFEST, ("files", "a"), {**GOOD_ENTRY, "size": 1.0}), "expected an integer, got a number"),
+    "dotdot": (with_value(GOOD_MANIFEST, ("files", "../x"), GOOD_ENTRY), "files[\"../x\"]: path contains '..'"),
+    "absolute": (with_value(GOOD_MANIFEST, ("files", "/x"), GOOD_ENTRY), 'files["/x"]: absolute path'),
     "backslash": (with_value(GOOD_MANIFEST, ("files", "a\\b"), GOOD_ENTRY), "path contains a backslash"),
-    "double slash": (with_value(GOOD_MANIFEST, ('files', 'a//b'), GOOD_ENTRY), "path is not normalised"),
-    "trailing slash": (with_value(GOOD_MANIFEST, ('files', 'a/'), GOOD_ENTRY), "path is not normalised"),
-    "empty": (with_value(GOOD_MANIFEST, ('files', ''), GOOD_ENTRY), 'files[""]: empty path'),
+    "double slash": (with_value(GOOD_MANIFEST, ("files", "a//b"), GOOD_ENTRY), "path is not normalised"),
+    "trailing slash": (with_value(GOOD_MANIFEST, ("files", "a/"), GOOD_ENTRY), "path is not normalised"),
+    "empty": (with_value(GOOD_MANIFEST, ("files", ""), GOOD_ENTRY), 'files[""]: empty path'),
     "newline": (with_value(GOOD_MANIFEST, ("files", "a\nb"), GOOD_ENTRY), "control or non-printable character"),
-    "self": (with_value(GOOD_MANIFEST, ('files', 'manifest.json'), GOOD_ENTRY), 'files["manifest.json"]: is covered by'),
-    "file and dir": (with_value(GOOD_MANIFEST, ('files', 'components'), GOOD_ENTRY), 'files["components"]: is both a file and a directory'),
+    "self": (with_value(GOOD_MANIFEST, ("files", "manifest.json"), GOOD_ENTRY), 'files["manifest.json"]: is covered by'),
+    "file and dir": (with_value(GOOD_MANIFEST, ("files", "components"), GOOD_ENTRY), 'files["components"]: is both a file and a directory'),
 }
 
 
@@ -450,22 +451,22 @@ def test_crafted_manifest_is_refused(case: str) -> None:
 
 
 LISTING_CASES = {
-    "files type": (with_value(GOOD_LISTING, ('files',), {}), "code-manifest.json: files: expected an array, got an object"),
+    "files type": (with_value(GOOD_LISTING, ("files",), {}), "code-manifest.json: files: expected an array, got an object"),
     "unsorted": (
-        with_value(GOOD_LISTING, ('files',), [{"path": "b", **GOOD_ENTRY}, {"path": "a", **GOOD_ENTRY}]),
+        with_value(GOOD_LISTING, ("files",), [{"path": "b", **GOOD_ENTRY}, {"path": "a", **GOOD_ENTRY}]),
         "code-manifest.json: files[1].path: not sorted by path",
     ),
     "duplicate": (
-        with_value(GOOD_LISTING, ('files',), [{"path": "a", **GOOD_ENTRY}, {"path": "a", **GOOD_ENTRY}]),
+        with_value(GOOD_LISTING, ("files",), [{"path": "a", **GOOD_ENTRY}, {"path": "a", **GOOD_ENTRY}]),
         "code-manifest.json: files[1].path: duplicate",
     ),
-    "missing path": (with_value(GOOD_LISTING, ('files', 0, 'path'), KeyError), "code-manifest.json: files[0].path: missing"),
-    "unsafe path": (with_value(GOOD_LISTING, ('files', 0, 'path'), "a/../b"), "code-manifest.json: files[0].path: path contains '..'"),
-    "path type": (with_value(GOOD_LISTING, ('files', 0, 'path'), 3), "code-manifest.json: files[0].path: expected a string"),
-    "size": (with_value(GOOD_LISTING, ('size',), -5), "code-manifest.json: size: -5 is outside"),
-    "sha256": (with_value(GOOD_LISTING, ('sha256',), None), "code-manifest.json: sha256: expected a string, got null"),
-    "artifact": (with_value(GOOD_LISTING, ('artifact',), {}), "code-manifest.json: artifact: expected a string, got an object"),
-    "unknown": (with_value(GOOD_LISTING, ('files', 0, 'mode'), 420), "code-manifest.json: files[0].mode: unknown key"),
+    "missing path": (with_value(GOOD_LISTING, ("files", 0, "path"), KeyError), "code-manifest.json: files[0].path: missing"),
+    "unsafe path": (with_value(GOOD_LISTING, ("files", 0, "path"), "a/../b"), "code-manifest.json: files[0].path: path contains '..'"),
+    "path type": (with_value(GOOD_LISTING, ("files", 0, "path"), 3), "code-manifest.json: files[0].path: expected a string"),
+    "size": (with_value(GOOD_LISTING, ("size",), -5), "code-manifest.json: size: -5 is outside"),
+    "sha256": (with_value(GOOD_LISTING, ("sha256",), None), "code-manifest.json: sha256: expected a string, got null"),
+    "artifact": (with_value(GOOD_LISTING, ("artifact",), {}), "code-manifest.json: artifact: expected a string, got an object"),
+    "unknown": (with_value(GOOD_LISTING, ("files", 0, "mode"), 420), "code-manifest.json: files[0].mode: unknown key"),
 }
 
 
@@ -486,7 +487,7 @@ def test_manifests_round_trip() -> None:
 
 
 def test_crafted_manifests_inside_a_sealed_dist_are_named(dist: Path) -> None:
-    (dist / "deps-manifest.json").write_bytes(with_value(GOOD_LISTING, ('files', 0, 'size'), "1"))
+    (dist / "deps-manifest.json").write_bytes(with_value(GOOD_LISTING, ("files", 0, "size"), "1"))
     seal(dist)
     assert problems_of(dist) == ['deps-manifest.json: files[0].size: expected an integer, got a string']
     (dist / "manifest.json").write_bytes(b'{"format": "wasm-agents/1"}')
@@ -576,3 +577,11 @@ def test_dist_fixture_is_untouched(good_dist: Path) -> None:
     # The module-scoped dist is shared: every test above must have copied it before damaging it.
     verify_dist(good_dist)
     assert not any(stat.S_ISLNK(p.lstat().st_mode) for p in good_dist.rglob("*"))
+
+
+def test_load_artifact_manifest_checks_manifest_json(good_dist: Path, dist: Path) -> None:
+    manifest = verify_dist(good_dist)
+    assert load_artifact_manifest(good_dist, manifest, "code-manifest.json") == listing_of(good_dist)
+    (dist / "code-manifest.json").write_bytes((dist / "deps-manifest.json").read_bytes())
+    with pytest.raises(VerificationError, match="code-manifest.json: sha256 mismatch: expected "):
+        load_artifact_manifest(dist, manifest, "code-manifest.json")

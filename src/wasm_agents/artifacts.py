@@ -41,6 +41,7 @@ MAX_FILE_SIZE = 4 << 30
 MAX_UNPACKED_SIZE = 4 << 30
 MAX_MANIFEST_SIZE = 16 << 20
 MAX_PATH_LENGTH = 1024
+MAX_NAME_LENGTH = 255  # what common filesystems allow per path component
 
 # zlib's default level: close to level 9's ratio at a fraction of its time on large vendored deps.
 COMPRESSLEVEL = 6
@@ -223,6 +224,22 @@ def verify_dist(dist: Path) -> Manifest:
     return manifest
 
 
+def load_artifact_manifest(dist: Path, manifest: Manifest, listing: str) -> ArtifactManifest:
+    """Read and parse the artifact manifest `listing` of `dist`, refusing it unless it matches `manifest`.
+
+    Use this rather than reading the file directly after verify_dist: it may have changed since.
+    """
+    problems: list[str] = []
+    data = _read_small(dist / listing, listing, problems)
+    if data is None:
+        raise VerificationError(problems)
+    if listing not in manifest.files:
+        raise VerificationError([f"{listing}: not listed in {MANIFEST}"])
+    if (digest := hashlib.sha256(data).hexdigest()) != manifest.files[listing].sha256:
+        raise VerificationError([f"{listing}: {_sha256_mismatch(manifest.files[listing].sha256, digest)}"])
+    return ArtifactManifest.from_json(data, listing)
+
+
 def extract_verified(archive_path: Path, manifest: ArtifactManifest, dest: Path, prefix: str) -> None:
     """Extract the members under `prefix` into the new directory `dest`, checking each against `manifest` as it is written.
 
@@ -295,7 +312,7 @@ class _CappedReader:
 @contextmanager
 def _open_tar(f: BinaryIO, limit: int) -> Iterator[tarfile.TarFile]:
     """Open the gzip tar `f` for one sequential pass that decompresses at most `limit` bytes."""
-    # GzipFile rather than tarfile's own "r|gz": it checks the CRC and refuses trailing garbage.
+    # Decompress outside tarfile ("r|", not "r|gz") so that _CappedReader counts decompressed bytes.
     with (
         gzip.GzipFile(fileobj=f, mode="rb") as gz,
         tarfile.open(fileobj=_CappedReader(gz, limit), mode="r|", encoding="utf-8") as tar,
@@ -407,11 +424,8 @@ def _check_artifact(
     if not {archive, listing} <= verified:
         # Already reported; the members of a file that fails its own hash are not worth reading.
         return
-    data = _read_small(dist / listing, listing, problems)
-    if data is None:
-        return
     try:
-        artifact = ArtifactManifest.from_json(data, listing)
+        artifact = load_artifact_manifest(dist, manifest, listing)
     except VerificationError as e:
         problems.extend(e.problems)
         return
@@ -539,6 +553,8 @@ def _path_problem(path: str) -> str | None:
         return "empty path"
     if len(encoded) > MAX_PATH_LENGTH:
         return f"path longer than {MAX_PATH_LENGTH} bytes"
+    if any(len(part.encode()) > MAX_NAME_LENGTH for part in parts):
+        return f"path has a name longer than {MAX_NAME_LENGTH} bytes"
     if not path.isprintable():
         return "path contains a control or non-printable character"
     if "\\" in path:
