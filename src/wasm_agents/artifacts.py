@@ -286,7 +286,7 @@ class _ArchiveTooLarge(Exception):
     """An archive decompresses to more bytes than its manifest allows."""
 
 
-# What reading a damaged or hostile gzip tar can raise.
+# What reading a damaged or hostile gzip tar can raise (tarfile raises ValueError on some malformed PAX headers).
 _UNREADABLE = (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile, ValueError, _ArchiveTooLarge)
 
 
