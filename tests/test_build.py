@@ -2,6 +2,7 @@
 
 import hashlib
 import shutil
+import uuid
 from pathlib import Path
 
 import pytest
@@ -44,7 +45,7 @@ def test_two_builds_give_identical_tarballs_and_manifests(example_project, tmp_p
 def test_a_source_change_rebuilds_only_that_component(example_project, tmp_path):
     project = copy_project(example_project, tmp_path / "changed")
     main = project / "agent-multiplier" / "main.py"
-    main.write_text(main.read_text() + "\n# changed\n")
+    main.write_text(main.read_text() + f"\n# changed: {uuid.uuid4()}\n")  # new content, never cached before
     result = build(project)
     assert result.cached_components == ("agent",)
 
