@@ -4,7 +4,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from wasm_agents.artifacts import ArtifactManifest, verify_dist
+from wasm_agents.artifacts import DEPS_MANIFEST, component_path, load_artifact_manifest, verify_dist
 
 DIST_INFO = re.compile(r"^(?P<agent>[^/]+)/(?P<name>[^/]+?)-(?P<version>[^-/]+)\.dist-info/METADATA$")
 
@@ -12,7 +12,7 @@ DIST_INFO = re.compile(r"^(?P<agent>[^/]+)/(?P<name>[^/]+?)-(?P<version>[^-/]+)\
 def describe(dist: Path) -> dict[str, Any]:
     """Verify `dist`, then return a JSON-able description of it."""
     manifest = verify_dist(dist)
-    deps = ArtifactManifest.from_json((dist / "deps-manifest.json").read_bytes())
+    deps = load_artifact_manifest(dist, manifest, DEPS_MANIFEST)
     dependencies: dict[str, list[dict[str, str]]] = {}
     for entry in deps.files:
         match = DIST_INFO.match(entry.path)
@@ -20,7 +20,7 @@ def describe(dist: Path) -> dict[str, Any]:
             dependencies.setdefault(match["agent"], []).append({"name": match["name"], "version": match["version"]})
     agents = {}
     for name, agent in manifest.project["agents"].items():
-        component = manifest.files[f"components/{name}.wasm"]
+        component = manifest.files[component_path(name)]
         agents[name] = {
             **agent,
             "dependencies": sorted(dependencies.get(name, []), key=lambda d: d["name"].lower()),

@@ -11,7 +11,7 @@ from typing import Any
 
 from wasmtime.component import Component
 
-from wasm_agents.artifacts import ArtifactManifest, extract_verified, verify_dist
+from wasm_agents.artifacts import CODE_ARTIFACT, CODE_MANIFEST, Manifest, component_path, extract_verified, load_artifact_manifest, verify_dist
 from wasm_agents.errors import VerificationError
 from wasm_agents.events import Events, new_span_id, new_trace_id
 from wasm_agents.project import AgentSpec, Project
@@ -93,12 +93,13 @@ class Runner:
         self.dist = Path(dist)
         self.events = events or Events(None)
         manifest = verify_dist(self.dist)  # before anything from the dist is compiled or run
+        self._manifest: Manifest = manifest
         self.project = Project.from_json(manifest.project)
         self.tools = manifest.tools
         self._engines = engines()
         self._components: dict[str, Component] = {}
         for name, spec in self.project.agents.items():
-            relative = f"components/{name}.wasm"
+            relative = component_path(name)
             if relative not in manifest.files:
                 raise VerificationError([f"{relative}: missing from manifest.json"])
             fuel = spec.limits.fuel is not None
@@ -259,9 +260,9 @@ class Runner:
     def _mounts_for(self, spec: AgentSpec) -> Mounts:
         if spec.data_dir is None:
             return Mounts(scratch=spec.scratch)
-        code_manifest = ArtifactManifest.from_json((self.dist / "code-manifest.json").read_bytes())
+        code_manifest = load_artifact_manifest(self.dist, self._manifest, CODE_MANIFEST)
         target = self._scratch_root / spec.name
-        extract_verified(self.dist / "code-artifact.tar.gz", code_manifest, target, f"{spec.folder}/{spec.data_dir}/")
+        extract_verified(self.dist / CODE_ARTIFACT, code_manifest, target, f"{spec.folder}/{spec.data_dir}/")
         return Mounts(data_dir=target, scratch=spec.scratch)
 
 
