@@ -6,6 +6,7 @@ key binds the component's SHA256, the wasmtime version and the engine configurat
 
 import hashlib
 import os
+import tempfile
 from importlib.metadata import version
 from pathlib import Path
 
@@ -27,9 +28,9 @@ def load_component(engine: Engine, path: Path, sha256: str, fuel: bool) -> Compo
     if actual != sha256:  # the file changed after verification: compile only what was verified
         raise VerificationError([f"{path.name}: sha256 mismatch: expected {sha256}, got {actual}"])
     component = Component(engine, data)
-    temporary = compiled.with_name(f".{compiled.name}.{os.getpid()}.tmp")
-    temporary.write_bytes(component.serialize())
-    os.replace(temporary, compiled)
+    with tempfile.NamedTemporaryFile(dir=compiled.parent, prefix=f".{compiled.name}.", delete=False) as temporary:
+        temporary.write(component.serialize())
+    os.replace(temporary.name, compiled)
     return component
 
 
