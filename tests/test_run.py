@@ -136,8 +136,8 @@ def test_events_describe_every_step(testbed_dist):
     assert start_echo["parent_span_id"] == start_root["span_id"] and start_echo["trace_id"] == start_root["trace_id"]
     log = next(e for e in events if e["event.name"] == "agent.log")
     assert log["severity_text"] == "WARNING" and log["body"] == "probe says" and log["attributes"] == {"answer": 42}
-    assert any(e["event.name"] == "agent.stdout" and "to stdout" in e["text"] for e in events)
-    assert any(e["event.name"] == "agent.stderr" and "to stderr" in e["text"] for e in events)
+    assert [e["text"] for e in events if e["event.name"] == "agent.stdout"] == ["to stdout"]  # one event per line
+    assert [e["text"] for e in events if e["event.name"] == "agent.stderr"] == ["to stderr"]
     failed = [e for e in events if e["event.name"] == "agent.end" and e["outcome"] == "error"]
     assert failed[0]["exception.type"] == "ValueError"
     assert 'main.py", line' in failed[0]["exception.stacktrace"] and "probe failed on purpose" in failed[0]["exception.stacktrace"]

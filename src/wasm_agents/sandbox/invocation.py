@@ -64,6 +64,7 @@ class Invocation:
         self.output_bytes = 0
         self.output_exceeded = False
         self.abandoned = False
+        self._partial = {"stdout": "", "stderr": ""}  # output after the last newline, per stream
 
     def host_call(self, name: str, payload: str) -> tuple[bool, str]:
         """Answer a host call from the guest."""
@@ -90,8 +91,17 @@ class Invocation:
             self.output_exceeded = True
             return -errno.EIO  # returned, not raised: wasmtime-py would print a raised error to the host's stdout
         if not self.abandoned:
-            self._on_output(stream, data.decode("utf-8", "replace"))
+            *lines, self._partial[stream] = (self._partial[stream] + data.decode("utf-8", "replace")).split("\n")
+            for line in lines:
+                self._on_output(stream, line)
         return None
+
+    def flush_output(self) -> None:
+        """Emit what the guest wrote after its last newline."""
+        for stream, rest in self._partial.items():
+            if rest and not self.abandoned:
+                self._on_output(stream, rest)
+            self._partial[stream] = ""
 
 
 def invoke(
@@ -158,6 +168,7 @@ def _run(
         return Outcome(result, error, _ms_since(start), fuel_used)
     finally:
         current.invocation = None
+        invocation.flush_output()
         del store
         if scratch:
             shutil.rmtree(scratch, ignore_errors=True)
