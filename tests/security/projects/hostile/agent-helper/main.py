@@ -1,0 +1,25 @@
+"""Helper: echoes its task, or delegates as told (to provoke cycles and end-of-chain refusals)."""
+
+from wasm_agents_sdk import DelegationError, delegate
+
+
+class Helper:
+    def __init__(self, task):
+        self.task = task
+
+    def run(self):
+        op = self.task.get("op") if isinstance(self.task, dict) else None
+        if op == "back":  # helper -> root: a cycle the orchestrator must refuse
+            return delegate(self.task["inner"], to="agent")
+        if op == "next":  # the helper is last in the chain
+            try:
+                return delegate(self.task.get("inner"))
+            except DelegationError as error:
+                return {"caught": error.type, "message": str(error)}
+        if op == "raise":
+            raise RuntimeError("helper failed on purpose")
+        return {"echo": self.task}
+
+
+def main(config):
+    return Helper(config["task"])
