@@ -175,6 +175,21 @@ class Probe:
             sys.exit(0)
         if op == "forge":  # claim a host-enforced limit that never happened: an exception class named like one
             raise type(arg, (Exception,), {})("forged by the guest")
+        if op == "repeat":  # sequential delegations until the chain's hop budget refuses one
+            done = 0
+            for _ in range(task["times"]):
+                try:
+                    delegate({"op": "echo", "n": done}, to="helper")
+                except DelegationError as error:
+                    return {"done": done, "refused": error.type, "message": str(error)}
+                done += 1
+            return {"done": done}
+        if op == "deep-result":  # a result nested deeper than the host's json recursion limit
+            sys.setrecursionlimit(100_000)
+            nested = []
+            for _ in range(arg):
+                nested = [nested]
+            return nested
         if op == "log":
             self_count[0] = task.get("count", 0)
             return _logs(arg)

@@ -1,0 +1,190 @@
+"""Abuse of the host imports, called straight through `wit_world` by a hostile guest.
+
+A refusal arrives in the guest as componentize_py_types.Err whose value is a JSON object {"type", "message"};
+the probe reports it as {"error": "Err", "refusal": {...}}. After each abuse the host must still run chains.
+"""
+
+import pytest
+
+from .conftest import healthy, probe
+
+MAX = 16 * 1024 * 1024
+
+
+def refusal(runner, name: str, payload: str) -> dict:
+    outcome = probe(runner, "host-call", [name, payload])
+    assert outcome.get("error") == "Err", f"the host accepted it: {outcome}"
+    return outcome["refusal"]
+
+
+def test_unknown_call_name(hostile_runner):
+    assert refusal(hostile_runner, "exec", "{}") == {
+        "type": "UnknownCall", "message": "agent 'agent' made an unknown host call 'exec'",
+    }
+    long_name = "x" * 10_000
+    answer = refusal(hostile_runner, long_name, "{}")
+    assert answer["type"] == "UnknownCall" and len(answer["message"]) < 200  # the name is truncated in the message
+    assert healthy(hostile_runner)
+
+
+@pytest.mark.parametrize("payload, detail", [
+    ("{not json", "Expecting property name enclosed in double quotes"),
+    ("", "Expecting value"),
+    ('"just a string"', "string indices must be integers"),
+    ("[1, 2]", "list indices must be integers"),
+    ("null", "'NoneType' object is not subscriptable"),
+    ('{"to": "helper"}', "'task'"),
+    ('{"task": 1, "to": 5}', "'to' must be an agent name"),
+    ('{"task": 1, "to": ["helper"]}', "'to' must be an agent name"),
+])
+def test_malformed_delegation_payloads_are_bad_requests(hostile_runner, payload, detail):
+    answer = refusal(hostile_runner, "delegate", payload)
+    assert answer["type"] == "BadRequest"
+    assert answer["message"].startswith("agent 'agent' sent a malformed delegation: ") and detail in answer["message"]
+
+
+def test_payload_over_the_cap_is_refused_before_parsing(hostile_runner):
+    answer = probe(hostile_runner, "host-call-big")
+    assert answer["error"] == "Err"
+    size = len('{"task": "') + 20 * 1024 * 1024 + len('"}')
+    assert answer["refusal"] == {
+        "type": "PayloadTooLarge", "message": f"delegation payload of {size} bytes exceeds {MAX}",
+    }
+    assert healthy(hostile_runner)
+
+
+@pytest.mark.parametrize("to, kind, message", [
+    ("ghost", "UnknownAgent", "agent 'agent' delegated to unknown agent 'ghost'"),
+    ("agent", "Forbidden", "agent 'agent' may not delegate to 'agent'"),  # [delegation] allow = ["helper"]
+    ("../agent", "UnknownAgent", "agent 'agent' delegated to unknown agent '../agent'"),
+])
+def test_delegation_outside_policy_is_refused(hostile_runner, to, kind, message):
+    answer = refusal(hostile_runner, "delegate", f'{{"task": {{}}, "to": "{to}"}}')
+    assert answer == {"type": kind, "message": message}
+
+
+def test_cyclic_delegation_is_refused_where_it_was_attempted(hostile_runner):
+    result = hostile_runner.run({"op": "helper", "inner": {"op": "back", "inner": {"op": "echo", "index": 1}}})
+    assert not result.ok
+    assert result.error == {
+        "type": "Cycle", "message": "delegation cycle refused: agent -> helper -> agent", "agent": "helper",
+    }
+    assert [hop.agent for hop in result.hops] == ["helper", "agent"]  # the cycle never started a third sandbox
+
+
+def test_end_of_chain_is_refused(hostile_runner):
+    result = hostile_runner.run({"op": "helper", "inner": {"op": "next"}})
+    assert result.result == {"caught": "EndOfChain", "message": "agent 'helper' is the last in the chain: no next agent"}
+
+
+def test_hop_budget_bounds_repeated_delegation(hostile_runner):
+    result = hostile_runner.run({"op": "repeat", "times": 50})
+    assert result.result == {
+        "done": 15, "refused": "HopBudgetExceeded", "message": "chain hop budget of 16 used up at 'agent' -> 'helper'",
+    }
+    assert len(result.hops) == 16  # max_hops = 16: 15 helper sandboxes and the root
+
+
+def test_host_calls_keep_working_after_a_caught_refusal(hostile_runner):
+    assert probe(hostile_runner, "catch-then-call") == {
+        "value": ["UnknownCall", "UnknownAgent", {"echo": {"op": "echo", "n": 1}}],
+    }
+
+
+def test_helper_failure_surfaces_as_delegation_error_with_its_origin(hostile_runner):
+    result = hostile_runner.run({"op": "helper", "inner": {"op": "raise"}})
+    assert result.error["type"] == "RuntimeError" and result.error["agent"] == "helper"
+    assert result.error["message"] == "helper failed on purpose"
+
+
+# ---------------------------------------------------------------- log
+
+
+def _guest_logs(events, mark):
+    return [e for e in events.since(mark) if e.get("event.name") == "agent.log"]
+
+
+@pytest.mark.parametrize("kind, severity, body, attributes", [
+    ("bad-level", "INFO", "odd level", None),  # an unknown level is logged at info
+    ("not-json", "INFO", "{this is not json", None),  # fields that are not JSON become the message
+    ("not-object", "INFO", "[1, 2, 3]", None),
+])
+def test_odd_log_calls_are_normalised(hostile_runner, hostile_events, kind, severity, body, attributes):
+    mark = hostile_events.mark()
+    assert hostile_runner.run({"op": "log", "arg": kind}).result == "logged"
+    [event] = _guest_logs(hostile_events, mark)
+    assert event["severity_text"] == severity and event["body"] == body and event.get("attributes") == attributes
+    assert event["agent"] == "agent"
+
+
+def test_sdk_refuses_an_unknown_level_in_the_guest(hostile_runner):
+    result = hostile_runner.run({"op": "log", "arg": "sdk-bad-level"})
+    assert result.error["type"] == "ValueError"
+    assert result.error["message"] == "log level must be one of debug, info, warning, error, got 'fatal'"
+
+
+def test_a_10_mb_log_message_is_accepted_whole(hostile_runner, hostile_events):
+    # Observed: no size cap on a guest log record (see the log-volume gap below).
+    mark = hostile_events.mark()
+    assert hostile_runner.run({"op": "log", "arg": "huge"}).result == "logged"
+    [event] = _guest_logs(hostile_events, mark)
+    assert len(event["body"]) == 10 * 1024 * 1024
+    assert healthy(hostile_runner)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "HOLE: guest log records are not counted against [limits] output_bytes (or any cap): within its wall "
+    "time a guest can push an unbounded volume of events into the host's event stream"
+))
+def test_log_volume_of_one_invocation_is_bounded(hostile_runner, hostile_events):
+    mark = hostile_events.mark()
+    hostile_runner.run({"op": "log", "arg": "many", "count": 30})  # 30 records of 100 kB; output_bytes = 100000
+    emitted = sum(len(str(e.get("body", ""))) for e in _guest_logs(hostile_events, mark))
+    assert emitted <= 100_000
+
+
+# ---------------------------------------------------------------- unbounded JSON nesting reaches the host's json
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+@pytest.mark.xfail(strict=True, raises=IndexError, reason=(
+    "HOLE: a host-call payload nested 100000 deep makes the host's json.loads raise RecursionError "
+    "(orchestrator._host_call catches only ValueError/KeyError/TypeError); it escapes the invocation thread "
+    "and Runner.run raises IndexError (invocation.invoke: box[0]) instead of returning a BadRequest"
+))
+def test_deeply_nested_host_call_payload_is_a_bad_request(hostile_runner):
+    result = hostile_runner.run({"op": "host-call-deep"})
+    assert result.ok and result.result["refusal"]["type"] == "BadRequest"
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+@pytest.mark.xfail(strict=True, raises=IndexError, reason=(
+    "HOLE: log fields nested 100000 deep make Invocation.log's json.loads raise RecursionError (only "
+    "ValueError is caught): the invocation thread dies and Runner.run raises IndexError"
+))
+def test_deeply_nested_log_fields_are_logged_as_text(hostile_runner):
+    assert hostile_runner.run({"op": "log", "arg": "deep-json"}).result == "logged"
+
+
+@pytest.mark.xfail(strict=True, raises=RecursionError, reason=(
+    "HOLE: a root agent returning a list nested 1200 deep (fine for the guest's json.dumps) makes "
+    "Runner.run's json.loads of the result raise RecursionError in the host instead of a chain error"
+))
+def test_deeply_nested_result_is_a_chain_error(hostile_runner):
+    result = hostile_runner.run({"op": "deep-result", "arg": 1200})
+    assert not result.ok
+
+
+def test_nesting_the_guest_cannot_encode_is_a_stack_error(hostile_runner):
+    result = hostile_runner.run({"op": "deep-result", "arg": 3000})
+    assert result.error == {"type": "stack", "message": "call stack exhausted (recursion too deep)", "agent": "agent"}
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_host_is_healthy_after_the_nesting_attacks(hostile_runner):
+    for op, arg in (("host-call-deep", None), ("log", "deep-json"), ("deep-result", 1200)):
+        try:
+            hostile_runner.run({"op": op, "arg": arg})
+        except (IndexError, RecursionError):
+            pass
+    assert healthy(hostile_runner)
