@@ -14,6 +14,9 @@ from wasm_agents.errors import BuildError
 from wasm_agents.paths import cache_dir
 from wasm_agents.sandbox import GUEST_DIR, HARNESS_MODULE, WIT_DIR, WORLD
 
+# Changes whenever the way components are made changes, so the cache never serves an older recipe's output.
+RECIPE = "wasm-agents component recipe 2: hermetic guest path"
+
 # componentize-py's own entry point, run in a child process so a crash or a 400 MB peak stays there.
 COMPONENTIZE_PY = "import sys; from componentize_py import script; sys.argv[0] = 'componentize-py'; sys.exit(script())"
 
@@ -34,7 +37,7 @@ def componentize(agent_name: str, code_dir: Path, site_packages: Path, output: P
         for path in paths:
             command += ["-p", str(path)]
         command += [HARNESS_MODULE, "-o", str(built)]
-        process = subprocess.run(command, capture_output=True, text=True, cwd=work, env=_clean_env())
+        process = subprocess.run(command, capture_output=True, text=True, cwd=work, env=_hermetic_env(work_path))
         if process.returncode != 0 or not built.is_file():
             raise BuildError(f"agent '{agent_name}': componentize-py failed: {_reason(process.stderr)}")
         _publish(built, cached)
@@ -45,7 +48,7 @@ def componentize(agent_name: str, code_dir: Path, site_packages: Path, output: P
 def inputs_key(code_dir: Path, site_packages: Path) -> str:
     """Hash everything a component is made from, plus the tool versions."""
     digest = hashlib.sha256()
-    digest.update(f"componentize-py {version('componentize-py')}\n".encode())
+    digest.update(f"{RECIPE}; componentize-py {version('componentize-py')}\n".encode())
     for label, root in (("code", code_dir), ("deps", site_packages), ("guest", GUEST_DIR), ("wit", WIT_DIR)):
         for path in sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
             digest.update(f"{label}/{path.relative_to(root).as_posix()}\0{sha256_file(path)}\n".encode())
@@ -58,9 +61,17 @@ def _publish(built: Path, cached: Path) -> None:
     os.replace(temporary, cached)
 
 
-def _clean_env() -> dict[str, str]:
+def _hermetic_env(work: Path) -> dict[str, str]:
+    """Only what componentize-py needs, and an empty VIRTUAL_ENV.
+
+    componentize-py appends the site-packages of $VIRTUAL_ENV (or else of `pipenv --venv`, or else of
+    `python3` on PATH) to the guest's path: without an empty one, packages of the build machine that
+    an agent never declared would be baked into its component.
+    """
+    empty_venv = work / "empty-venv"
+    (empty_venv / "lib" / "site-packages").mkdir(parents=True)
     keep = ("PATH", "HOME", "TMPDIR", "LANG", "LC_ALL")
-    return {key: os.environ[key] for key in keep if key in os.environ}
+    return {**{key: os.environ[key] for key in keep if key in os.environ}, "VIRTUAL_ENV": str(empty_venv)}
 
 
 def _reason(stderr: str) -> str:
