@@ -118,18 +118,22 @@ class Runner:
         outcome = self._invoke(chain, root, json.dumps(task), None)
         result = ChainResult(run_id=chain.run_id, ok=outcome.ok, hops=chain.hops)
         if outcome.ok:
-            result.result = json.loads(outcome.result_json)
+            try:
+                result.result = json.loads(outcome.result_json)
+            except RecursionError:
+                result.ok = False
+                result.error = {"type": "NotSerializable", "message": "result nested too deeply to decode", "agent": root}
         else:
             result.error = self._chain_error(chain, root, outcome)
         result.duration_ms = round((time.monotonic() - start) * 1000, 3)
         self.events.emit(
             "chain.end",
-            "info" if outcome.ok else "error",
+            "info" if result.ok else "error",
             trace_id=chain.run_id,
             duration_ms=result.duration_ms,
-            outcome="ok" if outcome.ok else "error",
+            outcome="ok" if result.ok else "error",
             hops=len(chain.hops),
-            **({} if outcome.ok else {"error.type": result.error["type"], "error.agent": result.error["agent"]}),
+            **({} if result.ok else {"error.type": result.error["type"], "error.agent": result.error["agent"]}),
         )
         return result
 
@@ -201,7 +205,7 @@ class Runner:
             task, to = request["task"], request.get("to")
             if to is not None and not isinstance(to, str):
                 raise TypeError("'to' must be an agent name")
-        except (ValueError, KeyError, TypeError) as error:
+        except (ValueError, KeyError, TypeError, RecursionError) as error:
             return False, _refusal("BadRequest", f"agent '{frame.agent}' sent a malformed delegation: {error}")
         try:
             target = self._route(chain, frame, to)

@@ -24,6 +24,13 @@ WATCHDOG_GRACE_S = 0.1
 # Limit names, as they appear in errors and events.
 TIMEOUT, MEMORY, FUEL, OUTPUT, STACK = "timeout", "memory", "fuel", "output", "stack"
 
+# Error types only the host reports; a guest exception with one of these names is renamed.
+HOST_ERROR_TYPES = frozenset({
+    TIMEOUT, MEMORY, FUEL, OUTPUT, STACK, "Exit", "Trap", "ProtocolError", "HostError", "ReservedErrorName",
+    "UnknownCall", "PayloadTooLarge", "BadRequest", "EndOfChain", "UnknownAgent", "Forbidden", "Cycle",
+    "DepthExceeded", "HopBudgetExceeded",
+})
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -48,6 +55,10 @@ class Mounts:
     scratch: bool = False
 
 
+class OutputLimitExceeded(Exception):
+    """Raised in a host import to trap a guest that went past its output limit."""
+
+
 HostCall = Callable[[str, str], tuple[bool, str]]
 GuestLog = Callable[[str, dict[str, Any]], None]
 GuestOutput = Callable[[str, str], None]
@@ -67,18 +78,25 @@ class Invocation:
         self._partial = {"stdout": "", "stderr": ""}  # output after the last newline, per stream
 
     def host_call(self, name: str, payload: str) -> tuple[bool, str]:
-        """Answer a host call from the guest."""
+        """Answer a host call from the guest; a failure of the host's own code fails only this call."""
         if self.abandoned:
             return False, json.dumps({"type": TIMEOUT, "message": "invocation already ended by its wall-time limit"})
-        return self._host_call(name, payload)
+        try:
+            return self._host_call(name, payload)
+        except Exception as error:  # noqa: BLE001 - whatever the guest sent, the host must answer
+            return False, json.dumps({"type": "HostError", "message": f"{type(error).__name__}: {error}"})
 
     def log(self, level: str, record: str) -> None:
-        """Forward a guest log record, whatever the guest sent."""
+        """Forward a guest log record, whatever the guest sent; records count against the output limit."""
+        self.output_bytes += len(record)
+        if self.output_bytes > self.limits.output_bytes:
+            self.output_exceeded = True
+            raise OutputLimitExceeded  # traps the guest: a log call cannot fail the way a write can
         if self.abandoned:
             return
         try:
             fields = json.loads(record)
-        except ValueError:
+        except (ValueError, RecursionError):
             fields = {"message": record}
         if not isinstance(fields, dict):
             fields = {"message": str(fields)}
@@ -162,8 +180,10 @@ def _run(
             run.post_return(store)
             error = _guest_error(answer, invocation)
             result = None if error else answer.payload
-        except (Trap, WasmtimeError) as trap:
+        except (Trap, WasmtimeError, OutputLimitExceeded) as trap:
             result, error = None, _trap_error(trap, invocation)
+        except Exception as failure:  # noqa: BLE001 - a host bug ends this invocation, never the host
+            result, error = None, {"type": "HostError", "message": f"{type(failure).__name__}: {failure}"}
         fuel_used = limits.fuel - store.get_fuel() if fuel else None
         return Outcome(result, error, _ms_since(start), fuel_used)
     finally:
@@ -199,6 +219,12 @@ def _guest_error(answer: Any, invocation: Invocation) -> dict[str, Any] | None:
             raise ValueError
     except ValueError:
         return {"type": "ProtocolError", "message": f"malformed error from the guest: {answer.payload[:200]!r}"}
+    if error.get("type") in HOST_ERROR_TYPES:  # only the host may say a limit was hit or a policy refused
+        return {
+            "type": "ReservedErrorName",
+            "message": f"the agent raised an exception named like a host error ({error['type']}): {error.get('message', '')}",
+            "traceback": str(error.get("traceback", "")),
+        }
     if error.get("type") == "MemoryError":
         message = f"memory limit of {invocation.limits.memory_mb} MiB reached (MemoryError)"
         return {"type": MEMORY, "message": message, "traceback": str(error.get("traceback", ""))}
