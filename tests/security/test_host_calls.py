@@ -123,22 +123,20 @@ def test_sdk_refuses_an_unknown_level_in_the_guest(hostile_runner):
     assert result.error["message"] == "log level must be one of debug, info, warning, error, got 'fatal'"
 
 
-def test_a_10_mb_log_message_is_accepted_whole(hostile_runner, hostile_events):
-    # Observed: no size cap on a guest log record (see the log-volume gap below).
+def test_a_10_mb_log_message_breaks_the_output_limit(hostile_runner, hostile_events):
+    # Log records count against [limits] output_bytes (100000 here): the oversized record traps the guest
+    # and is never emitted.
     mark = hostile_events.mark()
-    assert hostile_runner.run({"op": "log", "arg": "huge"}).result == "logged"
-    [event] = _guest_logs(hostile_events, mark)
-    assert len(event["body"]) == 10 * 1024 * 1024
+    result = hostile_runner.run({"op": "log", "arg": "huge"})
+    assert result.error == {"type": "output", "message": "output limit of 100000 bytes exceeded", "agent": "agent"}
+    assert _guest_logs(hostile_events, mark) == []
     assert healthy(hostile_runner)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "HOLE: guest log records are not counted against [limits] output_bytes (or any cap): within its wall "
-    "time a guest can push an unbounded volume of events into the host's event stream"
-))
 def test_log_volume_of_one_invocation_is_bounded(hostile_runner, hostile_events):
     mark = hostile_events.mark()
-    hostile_runner.run({"op": "log", "arg": "many", "count": 30})  # 30 records of 100 kB; output_bytes = 100000
+    result = hostile_runner.run({"op": "log", "arg": "many", "count": 30})  # 30 records of 100 kB
+    assert result.error["type"] == "output"
     emitted = sum(len(str(e.get("body", ""))) for e in _guest_logs(hostile_events, mark))
     assert emitted <= 100_000
 
@@ -146,45 +144,28 @@ def test_log_volume_of_one_invocation_is_bounded(hostile_runner, hostile_events)
 # ---------------------------------------------------------------- unbounded JSON nesting reaches the host's json
 
 
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
-@pytest.mark.xfail(strict=True, raises=IndexError, reason=(
-    "HOLE: a host-call payload nested 100000 deep makes the host's json.loads raise RecursionError "
-    "(orchestrator._host_call catches only ValueError/KeyError/TypeError); it escapes the invocation thread "
-    "and Runner.run raises IndexError (invocation.invoke: box[0]) instead of returning a BadRequest"
-))
 def test_deeply_nested_host_call_payload_is_a_bad_request(hostile_runner):
-    result = hostile_runner.run({"op": "host-call-deep"})
-    assert result.ok and result.result["refusal"]["type"] == "BadRequest"
+    answer = probe(hostile_runner, "host-call-deep")["refusal"]
+    assert answer["type"] == "BadRequest"
+    assert answer["message"].startswith("agent 'agent' sent a malformed delegation: maximum recursion depth exceeded")
+    assert healthy(hostile_runner)
 
 
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
-@pytest.mark.xfail(strict=True, raises=IndexError, reason=(
-    "HOLE: log fields nested 100000 deep make Invocation.log's json.loads raise RecursionError (only "
-    "ValueError is caught): the invocation thread dies and Runner.run raises IndexError"
-))
-def test_deeply_nested_log_fields_are_logged_as_text(hostile_runner):
+def test_deeply_nested_log_fields_are_logged_as_text(hostile_runner, hostile_events):
+    mark = hostile_events.mark()
     assert hostile_runner.run({"op": "log", "arg": "deep-json"}).result == "logged"
+    [event] = _guest_logs(hostile_events, mark)
+    assert event["body"] == "[" * 20_000 + "]" * 20_000
+    assert healthy(hostile_runner)
 
 
-@pytest.mark.xfail(strict=True, raises=RecursionError, reason=(
-    "HOLE: a root agent returning a list nested 1200 deep (fine for the guest's json.dumps) makes "
-    "Runner.run's json.loads of the result raise RecursionError in the host instead of a chain error"
-))
 def test_deeply_nested_result_is_a_chain_error(hostile_runner):
+    # 1200 levels: the guest's json.dumps encodes it, the host's json.loads cannot decode it.
     result = hostile_runner.run({"op": "deep-result", "arg": 1200})
-    assert not result.ok
+    assert result.error == {"type": "NotSerializable", "message": "result nested too deeply to decode", "agent": "agent"}
+    assert healthy(hostile_runner)
 
 
 def test_nesting_the_guest_cannot_encode_is_a_stack_error(hostile_runner):
     result = hostile_runner.run({"op": "deep-result", "arg": 3000})
     assert result.error == {"type": "stack", "message": "call stack exhausted (recursion too deep)", "agent": "agent"}
-
-
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
-def test_host_is_healthy_after_the_nesting_attacks(hostile_runner):
-    for op, arg in (("host-call-deep", None), ("log", "deep-json"), ("deep-result", 1200)):
-        try:
-            hostile_runner.run({"op": op, "arg": arg})
-        except (IndexError, RecursionError):
-            pass
-    assert healthy(hostile_runner)

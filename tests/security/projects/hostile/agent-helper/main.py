@@ -1,4 +1,6 @@
-"""Helper: echoes its task, or delegates as told (to provoke cycles and end-of-chain refusals)."""
+"""Hostile helper: echoes its task, breaks its limits on request, or delegates to provoke refusals."""
+
+import time
 
 from wasm_agents_sdk import DelegationError, delegate
 
@@ -18,6 +20,19 @@ class Helper:
                 return {"caught": error.type, "message": str(error)}
         if op == "raise":
             raise RuntimeError("helper failed on purpose")
+        if op == "loop":
+            while True:
+                pass
+        if op == "memory":
+            hoard = []
+            while True:
+                hoard.append(bytearray(4 * 1024 * 1024))
+        if op == "flood":
+            while True:
+                print("x" * 10_000)
+        if op == "sleep-forever":
+            time.sleep(10**6)
+            return "woke up"
         return {"echo": self.task}
 
 
