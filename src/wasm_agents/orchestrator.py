@@ -5,6 +5,7 @@ import shutil
 import tempfile
 import threading
 import time
+from functools import partial
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,8 @@ from wasm_agents.events import Events, new_span_id, new_trace_id
 from wasm_agents.project import AgentSpec, Project
 from wasm_agents.sandbox.compile_cache import load_component
 from wasm_agents.sandbox.engine import engines
-from wasm_agents.sandbox.invocation import TIMEOUT, Invocation, Mounts, Outcome, invoke
+from wasm_agents.sandbox.invocation import TIMEOUT, Invocation, Outcome, invoke
+from wasm_agents.sandbox.pool import Mounts, WarmPool, prepare
 
 MAX_PAYLOAD_BYTES = 16 * 1024 * 1024
 DELEGATION_ERROR = "DelegationError"  # the SDK's exception: a failure that came from further down the chain
@@ -89,7 +91,7 @@ class PolicyRefusal(Exception):
 class Runner:
     """Run tasks through the agent chain of one verified dist: `Runner(dist).run(task)`."""
 
-    def __init__(self, dist: Path, events: Events | None = None) -> None:
+    def __init__(self, dist: Path, events: Events | None = None, *, warm: int = 2) -> None:
         self.dist = Path(dist)
         self.events = events or Events(None)
         manifest = verify_dist(self.dist)  # before anything from the dist is compiled or run
@@ -107,7 +109,10 @@ class Runner:
                 self._engines.engine(fuel), self.dist / relative, manifest.files[relative].sha256, fuel
             )
         self._scratch_root = Path(tempfile.mkdtemp(prefix="wasm-agents-data-"))
-        self._mounts = {name: self._mounts_for(spec) for name, spec in self.project.agents.items()}
+        # `warm` fresh sandboxes per agent are made ahead of demand; each still serves one invocation only.
+        self._pool = WarmPool(warm)
+        for name, spec in self.project.agents.items():
+            self._pool.add(name, partial(prepare, self._engines, self._components[name], spec.limits, self._mounts_for(spec)))
 
     def run(self, task: Any, *, run_id: str | None = None) -> ChainResult:
         """Run one task through the chain, starting at the root agent."""
@@ -138,7 +143,8 @@ class Runner:
         return result
 
     def close(self) -> None:
-        """Remove the extracted data folders."""
+        """Drop the sandboxes made ahead of demand and remove the extracted data folders."""
+        self._pool.close()
         shutil.rmtree(self._scratch_root, ignore_errors=True)
 
     def __enter__(self) -> "Runner":
@@ -170,7 +176,8 @@ class Runner:
             on_log=lambda level, fields: self._guest_log(name, span, level, fields),
             on_output=lambda stream, text: self.events.emit(f"agent.{stream}", "info", agent=name, text=text, **span),
         )
-        outcome = invoke(self._engines, self._components[name], invocation, config_json, deadline, self._mounts[name])
+        outcome = invoke(partial(self._pool.take, name), invocation, config_json, deadline)
+        self._pool.refill(name)
         hop = Hop(
             agent=name,
             span_id=frame.span_id,
@@ -267,7 +274,7 @@ class Runner:
         code_manifest = load_artifact_manifest(self.dist, self._manifest, CODE_MANIFEST)
         target = self._scratch_root / spec.name
         extract_verified(self.dist / CODE_ARTIFACT, code_manifest, target, f"{spec.folder}/{spec.data_dir}/")
-        return Mounts(data_dir=target, scratch=spec.scratch)
+        return Mounts(data_dir=str(target), scratch=spec.scratch)
 
 
 def _refusal(kind: str, message: str) -> str:

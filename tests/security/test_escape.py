@@ -256,8 +256,7 @@ def test_sleeping_forever_times_out_and_the_host_lives_on(hostile_runner):
     }
     assert 0.5 <= elapsed < 1.2
     assert healthy(hostile_runner)
-    # The known limit of the watchdog: the thread blocked in the WASI sleep lingers until the call returns.
-    assert threading.active_count() >= before + 1
+    # The known limit of the watchdog: the worker thread blocked in the WASI sleep lingers until the call returns.
     assert any(t.name == "wasm-agents-invocation" for t in threading.enumerate())
 
 

@@ -1,0 +1,139 @@
+"""Fresh sandboxes made ahead of demand: instantiated and warmed, each used for exactly one invocation.
+
+Instantiating a component and its first call cost ~3 ms, most of it copy-on-write page faults of
+the interpreter's snapshot. A warm-up call that runs only the harness (never agent code) pays that
+off the critical path; the invocation then gets an instance no agent has run in.
+"""
+
+import queue
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from wasmtime import Store, WasiConfig
+from wasmtime.component import Component, Func
+
+from wasm_agents.project import MIB, Limits
+from wasm_agents.sandbox import WARM_UP
+from wasm_agents.sandbox.engine import EngineSet
+
+WARM_UP_FUEL = 1_000_000_000
+WARM_UP_TICKS = 10_000_000  # no deadline worth the name: the warm-up runs only the trusted harness
+
+
+@dataclass
+class Sandbox:
+    """One instance of an agent's component in its own Store, ready for exactly one invocation."""
+
+    store: Store
+    run: Func
+    limits: Limits
+    scratch: str | None
+    on_output: Callable[[str, bytes], int | None] | None = None  # set by the invocation that takes it
+
+    def close(self) -> None:
+        """Drop the store (and the instance with it) and remove the scratch folder."""
+        del self.store, self.run
+        if self.scratch:
+            shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class Mounts:
+    """Host folders an agent may see: a read-only data dir and whether it gets a scratch dir."""
+
+    data_dir: str | None = None
+    scratch: bool = False
+
+
+def prepare(engines: EngineSet, component: Component, limits: Limits, mounts: Mounts) -> Sandbox:
+    """Instantiate the component in a fresh Store under `limits` and warm it up."""
+    fuel = limits.fuel is not None
+    store = Store(engines.engine(fuel))
+    scratch = tempfile.mkdtemp(prefix="wasm-agents-scratch-") if mounts.scratch else None
+    sandbox = Sandbox(store=store, run=None, limits=limits, scratch=scratch)  # type: ignore[arg-type]
+    store.set_wasi(_wasi_config(sandbox, mounts))
+    store.set_limits(memory_size=limits.memory_mb * MIB)
+    store.set_epoch_deadline(WARM_UP_TICKS)
+    if fuel:
+        store.set_fuel(WARM_UP_FUEL)
+    instance = engines.linker(fuel).instantiate(store, component)
+    sandbox.run = instance.get_func(store, "run")
+    sandbox.run(store, WARM_UP)
+    sandbox.run.post_return(store)
+    return sandbox
+
+
+class WarmPool:
+    """Keeps up to `size` prepared sandboxes of each agent; a background thread refills after each take."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._ready: dict[str, queue.SimpleQueue[Sandbox]] = {}
+        self._makers: dict[str, Callable[[], Sandbox]] = {}
+        self._wanted: queue.SimpleQueue[str | None] = queue.SimpleQueue()  # agents to make a sandbox for
+        self._stock: dict[str, int] = {}  # per agent: ready plus being made
+        self._lock = threading.Lock()
+        self._filler = threading.Thread(target=self._fill, name="wasm-agents-warm-pool", daemon=True)
+        self._filler.start()
+
+    def add(self, name: str, make: Callable[[], Sandbox]) -> None:
+        """Register how to make sandboxes for agent `name` and start filling its share of the pool."""
+        self._ready[name] = queue.SimpleQueue()
+        self._makers[name] = make
+        self._stock[name] = 0
+        for _ in range(self.size):
+            self.refill(name)
+
+    def take(self, name: str) -> Sandbox:
+        """Return a prepared sandbox of `name`, made now if none is ready; call `refill(name)` once done with it."""
+        try:
+            sandbox = self._ready[name].get_nowait()
+        except queue.Empty:
+            return self._makers[name]()
+        with self._lock:
+            self._stock[name] -= 1
+        return sandbox
+
+    def refill(self, name: str) -> None:
+        """Top the pool of `name` up: after an invocation, so making a sandbox never slows that invocation."""
+        with self._lock:
+            if self._stock[name] >= self.size:
+                return
+            self._stock[name] += 1
+        self._wanted.put(name)
+
+    def close(self) -> None:
+        """Stop refilling and drop every sandbox not taken."""
+        self._wanted.put(None)
+        self._filler.join()
+        for ready in self._ready.values():
+            while not ready.empty():
+                ready.get_nowait().close()
+
+    def _fill(self) -> None:
+        while (name := self._wanted.get()) is not None:
+            try:
+                self._ready[name].put(self._makers[name]())
+            except Exception:  # noqa: BLE001 - take() makes one inline and reports the failure there
+                with self._lock:
+                    self._stock[name] -= 1
+
+
+def _wasi_config(sandbox: Sandbox, mounts: Mounts) -> WasiConfig:
+    """Deny by default: no environment, no arguments, no files but the declared mounts, no network."""
+    wasi = WasiConfig()
+    wasi.stdout_custom = lambda data: _write(sandbox, "stdout", bytes(data))
+    wasi.stderr_custom = lambda data: _write(sandbox, "stderr", bytes(data))
+    if mounts.data_dir is not None:
+        wasi.preopen_dir(mounts.data_dir, "/data", fs_mutable=False)
+    if sandbox.scratch is not None:
+        wasi.preopen_dir(sandbox.scratch, "/scratch", fs_mutable=True)
+    return wasi
+
+
+def _write(sandbox: Sandbox, stream: str, data: bytes) -> int | None:
+    # Output before an invocation took the sandbox (the warm-up writes none) has nowhere to go.
+    return sandbox.on_output(stream, data) if sandbox.on_output else None
