@@ -158,3 +158,17 @@ def test_hostile_chains_do_not_disturb_good_ones_running_beside_them(testbed_run
         results = list(pool.map(testbed_runner.run, tasks))
     assert [r.error["type"] for r in results[:3]] == ["timeout", "memory", "output"]
     assert [r.result for r in results[3:]] == list(range(30))
+
+
+@pytest.mark.parametrize("installed, platform, words", [
+    ("49.0.0", "linux", "older than 50.0.1"),
+    ("50.0.1", "win32", "GHSA-f2pq-268w-886c"),
+])
+def test_vulnerable_wasmtime_is_refused(installed, platform, words):
+    from wasm_agents.errors import WasmAgentsError
+    from wasm_agents.sandbox.engine import check_wasmtime
+
+    with pytest.raises(WasmAgentsError, match=words):
+        check_wasmtime(installed, platform)
+    check_wasmtime("50.0.1", "linux")
+    check_wasmtime("50.0.3", "win32")

@@ -1,18 +1,30 @@
 """The process-wide wasmtime engines: epoch interruption always, fuel only for agents with a fuel budget."""
 
+import sys
 import threading
 import time
 from functools import cache
+from importlib.metadata import version
 
+from packaging.version import Version
 from wasmtime import Config, Engine
 from wasmtime.component import Linker, Variant
 
+from wasm_agents.errors import WasmAgentsError
+
 EPOCH_TICK_S = 0.002
+
+# The oldest wasmtime agents run on, and the one fixing the Windows-only escape GHSA-f2pq-268w-886c
+# (no Python release of it exists yet); see docs/SECURITY.md, "wasmtime advisories".
+MIN_WASMTIME = Version("50.0.1")
+MIN_WASMTIME_WINDOWS = Version("50.0.3")
+
 
 class EngineSet:
     """One engine per configuration (with or without fuel), sharing one epoch ticker and one linker each."""
 
     def __init__(self) -> None:
+        check_wasmtime(version("wasmtime"), sys.platform)
         self._engines: dict[bool, Engine] = {}
         self._linkers: dict[bool, Linker] = {}
         self._lock = threading.Lock()
@@ -53,6 +65,20 @@ class EngineSet:
                 for engine in engines:
                     engine.increment_epoch()
             ticks = due
+
+
+def check_wasmtime(installed: str, platform: str) -> None:
+    """Refuse a wasmtime with a published sandbox escape that affects this platform."""
+    if Version(installed) < MIN_WASMTIME:
+        raise WasmAgentsError(
+            f"wasmtime {installed} is older than {MIN_WASMTIME}, the oldest release this project runs agents on "
+            f"(earlier ones have published sandbox escapes): pip install 'wasmtime>={MIN_WASMTIME}'"
+        )
+    if platform == "win32" and Version(installed) < MIN_WASMTIME_WINDOWS:
+        raise WasmAgentsError(
+            f"wasmtime {installed} has a WASI filesystem escape on Windows (GHSA-f2pq-268w-886c, fixed in "
+            f"{MIN_WASMTIME_WINDOWS}): pip install 'wasmtime>={MIN_WASMTIME_WINDOWS}' or run on Linux or macOS"
+        )
 
 
 def engine_config(fuel: bool) -> Config:
