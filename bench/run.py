@@ -80,8 +80,8 @@ def main() -> None:
                 assert all(r.result == 42 for r in results)
                 throughput[str(concurrency)] = round(count / elapsed, 1)
         native = native_chain_ms(args.repeat)
-        hop = [b - a for a, b in zip(sorted(one_agent), sorted(two_agents))]
-        paced_hop = [b - a for a, b in zip(sorted(paced_one), sorted(paced_two))]
+        hop = [b - a for a, b in zip(sorted(one_agent), sorted(two_agents), strict=True)]
+        paced_hop = [b - a for a, b in zip(sorted(paced_one), sorted(paced_two), strict=True)]
         paced = {"cold_start_ms": summary([ms - 10 for ms in paced_one]), "chain_ms": summary([ms - 10 for ms in paced_two]),
                  "hop_ms": summary(paced_hop)}
         figures = {

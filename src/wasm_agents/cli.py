@@ -136,7 +136,7 @@ def run(dist: Path, task_text: str | None, task_file: Path | None, concurrency: 
         events = Events(stream, log_level)
         failed = False
         with Runner(dist, events) as runner, ThreadPoolExecutor(max_workers=concurrency) as pool:
-            for index, (task, result) in enumerate(zip(tasks, pool.map(runner.run, tasks))):
+            for index, (task, result) in enumerate(zip(tasks, pool.map(runner.run, tasks), strict=True)):
                 line = {"index": index, **_task_id(task), **result.to_json()}
                 sys.stdout.write(json.dumps(line) + "\n")
                 sys.stdout.flush()

@@ -69,7 +69,7 @@ def build(
 
         # componentize-py peaks at ~400 MB and one core per component: one at a time per core.
         with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-            cached = dict(zip(project.agents, pool.map(one_component, project.agents)))
+            cached = dict(zip(project.agents, pool.map(one_component, project.agents), strict=True))
         manifest = package(
             code_dir,
             deps_dir,
