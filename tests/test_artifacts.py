@@ -501,7 +501,7 @@ def test_crafted_manifests_inside_a_sealed_dist_are_named(dist: Path) -> None:
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     index=st.sampled_from(DIST_FILES),
-    damage=st.sampled_from(["flip", "truncate", "append"]),
+    damage=st.sampled_from(["flip", "truncate", "append", "delete", "extra"]),
     position=st.floats(min_value=0, max_value=1, exclude_max=True),
     mask=st.integers(min_value=1, max_value=255),
     extra=st.binary(min_size=1, max_size=16),
@@ -511,15 +511,21 @@ def test_any_damage_is_refused(
 ) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         dist = Path(shutil.copytree(good_dist, Path(tmp) / "dist"))
-        data = bytearray((dist / index).read_bytes())
-        at = int(position * len(data))
-        if damage == "flip":
-            data[at] ^= mask
-        elif damage == "truncate":
-            del data[at:]
+        if damage == "delete":
+            (dist / index).unlink()
+        elif damage == "extra":  # a new file beside `index`, named from the drawn bytes
+            index = f"{index.rsplit('/', 1)[0] + '/' if '/' in index else ''}extra-{extra.hex()}"
+            (dist / index).write_bytes(extra)
         else:
-            data += extra
-        (dist / index).write_bytes(bytes(data))
+            data = bytearray((dist / index).read_bytes())
+            at = int(position * len(data))
+            if damage == "flip":
+                data[at] ^= mask
+            elif damage == "truncate":
+                del data[at:]
+            else:
+                data += extra
+            (dist / index).write_bytes(bytes(data))
         problems = problems_of(dist)
         assert any(index in problem for problem in problems), problems
 
