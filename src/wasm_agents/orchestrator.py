@@ -167,7 +167,7 @@ class Runner:
         span = {"trace_id": chain.run_id, "span_id": frame.span_id, "parent_span_id": parent and parent.span_id}
         self.events.emit("agent.start", "debug", agent=name, depth=frame.depth, **span)
         config_json = (
-            f'{{"task": {task_json}, "agent": {json.dumps(name)}, "run_id": "{chain.run_id}", '
+            f'{{"task": {task_json}, "agent": {json.dumps(name)}, "run_id": {json.dumps(chain.run_id)}, '
             f'"settings": {json.dumps(spec.settings)}}}'
         )
         invocation = Invocation(
