@@ -41,6 +41,21 @@ class Events:
             self._stream.flush()
 
 
+    def forward(self, line: str, extra: dict[str, Any]) -> None:
+        """Re-emit an event line written elsewhere (e.g. on a Ray worker), adding `extra` fields."""
+        if self._stream is None:
+            return
+        try:
+            record = json.loads(line)
+        except ValueError:
+            return
+        if not isinstance(record, dict) or not self.enabled(str(record.get("severity_text", "INFO")).lower()):
+            return
+        with self._lock:
+            self._stream.write(json.dumps({**record, **extra}, default=str) + "\n")
+            self._stream.flush()
+
+
 def new_trace_id() -> str:
     """Return a random OpenTelemetry trace id (32 hex digits): one per chain run."""
     return secrets.token_hex(16)

@@ -1,0 +1,191 @@
+"""The Ray backend: chains spread over a Ray cluster, one warm Runner per worker actor.
+
+The dist travels once through Ray's object store, named by its SHA256; every worker checks that hash,
+unpacks it and runs the full verification (and signature policy) itself before running anything: the
+transport is not trusted. Results come back in task order, exactly as the local backend prints them.
+"""
+
+import hashlib
+import io
+import os
+import shutil
+import tarfile
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import ray
+from ray.exceptions import GetTimeoutError, RayActorError
+
+from wasm_agents.artifacts import write_reproducible_tar
+from wasm_agents.backends import output_line
+from wasm_agents.errors import VerificationError, WasmAgentsError
+from wasm_agents.events import Events
+
+IN_FLIGHT_PER_WORKER = 2
+
+
+@ray.remote
+class ChainWorker:
+    """A Ray actor holding one verified Runner: engine, compiled components and warm pool, made once."""
+
+    def __init__(self, bundle: bytes, sha256: str, runner_options: dict[str, Any]) -> None:
+        from wasm_agents.orchestrator import Runner
+
+        self.node_id = ray.get_runtime_context().get_node_id()
+        self.problems: list[str] = []
+        self.workdir = Path(tempfile.mkdtemp(prefix="wasm-agents-ray-"))
+        self.buffer = io.StringIO()
+        self.runner = None
+        actual = hashlib.sha256(bundle).hexdigest()
+        if actual != sha256:
+            self.problems = [f"dist bundle: sha256 mismatch in transit: expected {sha256}, got {actual}"]
+            return
+        try:
+            with tarfile.open(fileobj=io.BytesIO(bundle), mode="r:gz") as archive:
+                archive.extractall(self.workdir / "dist", filter="data")
+            self.runner = Runner(self.workdir / "dist", Events(self.buffer, runner_options.pop("log_level", "info")), **runner_options)
+        except VerificationError as error:
+            self.problems = error.problems
+        except (WasmAgentsError, tarfile.TarError, OSError) as error:
+            self.problems = [f"dist bundle: {error}"]
+
+    def ready(self) -> dict[str, Any]:
+        """Report this worker's identity and whether its dist verified."""
+        return {"node_id": self.node_id, "pid": os.getpid(), "problems": self.problems}
+
+    def run(self, task: Any) -> dict[str, Any]:
+        """Run one chain; return its result and the events it emitted."""
+        assert self.runner is not None, "run() on a worker whose dist did not verify"
+        result = self.runner.run(task).to_json()
+        events = self.buffer.getvalue()  # calls on one actor run one at a time: these are this task's events
+        self.buffer.seek(0)
+        self.buffer.truncate()
+        return {"result": result, "events": events, "node_id": self.node_id, "pid": os.getpid()}
+
+    def close(self) -> None:
+        """Release the runner and remove the unpacked dist."""
+        if self.runner is not None:
+            self.runner.close()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def run_on_ray(
+    dist: Path,
+    tasks: list[Any],
+    *,
+    events: Events,
+    address: str | None = None,
+    workers: int | None = None,
+    retries: int = 2,
+    runner_options: dict[str, Any] | None = None,
+    log_level: str = "info",
+) -> Iterator[dict[str, Any]]:
+    """Run the tasks on Ray (a local instance unless `address` is given); yield their lines in task order."""
+    bundle = _bundle(dist)
+    sha256 = hashlib.sha256(bundle).hexdigest()
+    started_here = not ray.is_initialized()
+    if started_here:
+        ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    try:
+        yield from _Schedule(bundle, sha256, tasks, events, workers, retries, {**(runner_options or {}), "log_level": log_level}).run()
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+class _Schedule:
+    """Keeps every worker busy, replaces dead ones, retries their tasks, and releases lines in order."""
+
+    def __init__(
+        self, bundle: bytes, sha256: str, tasks: list[Any], events: Events, workers: int | None, retries: int, options: dict[str, Any]
+    ) -> None:
+        self.bundle_ref = ray.put(bundle)
+        self.sha256 = sha256
+        self.tasks = tasks
+        self.events = events
+        self.retries = retries
+        self.options = options
+        self.size = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
+        self.workers: list[Any] = []
+        self.attempts = [0] * len(tasks)
+        self.pending: dict[Any, tuple[int, Any]] = {}  # object ref -> (task index, worker)
+        self.done: dict[int, dict[str, Any]] = {}
+
+    def run(self) -> Iterator[dict[str, Any]]:
+        """Yield one line per task, in task order, as soon as each one and all before it are done."""
+        self.workers = [self._start_worker() for _ in range(self.size)]
+        queue = list(range(len(self.tasks)))
+        released = 0
+        try:
+            while released < len(self.tasks):
+                while queue and len(self.pending) < IN_FLIGHT_PER_WORKER * len(self.workers):
+                    self._submit(queue.pop(0))
+                ready, _ = ray.wait(list(self.pending), num_returns=1)
+                for ref in ready:
+                    index, worker = self.pending.pop(ref)
+                    try:
+                        answer = ray.get(ref)
+                    except RayActorError as lost:
+                        queue[:0] = self._lost(index, worker, lost)
+                        continue
+                    self._forward_events(answer)
+                    line = {**answer["result"], "worker": {"node_id": answer["node_id"], "pid": answer["pid"]}}
+                    if self.attempts[index] > 1:
+                        line["attempts"] = self.attempts[index]
+                    self.done[index] = output_line(index, self.tasks[index], line)
+                while released in self.done:
+                    yield self.done.pop(released)
+                    released += 1
+        finally:
+            for ref in self.pending:
+                ray.cancel(ref)
+            for worker in self.workers:
+                self._stop(worker)
+
+    def _start_worker(self) -> Any:
+        worker = ChainWorker.remote(self.bundle_ref, self.sha256, dict(self.options))
+        report = ray.get(worker.ready.remote())
+        if report["problems"]:
+            self._stop(worker)
+            raise VerificationError([f"worker on node {report['node_id'][:12]}: {p}" for p in report["problems"]])
+        self.events.emit("ray.worker.ready", "debug", **{"ray.node_id": report["node_id"], "ray.worker_pid": report["pid"]})
+        return worker
+
+    @staticmethod
+    def _stop(worker: Any) -> None:
+        try:
+            ray.get(worker.close.remote(), timeout=10)
+        except (RayActorError, GetTimeoutError):
+            pass  # a dead or stuck worker is killed all the same
+        ray.kill(worker)
+
+    def _submit(self, index: int) -> None:
+        worker = min(self.workers, key=lambda w: sum(1 for _, busy in self.pending.values() if busy is w))
+        self.attempts[index] += 1
+        self.pending[worker.run.remote(self.tasks[index])] = (index, worker)
+
+    def _lost(self, index: int, worker: Any, lost: Exception) -> list[int]:
+        """A worker died under a task: replace the worker, then retry the task or report it failed."""
+        if worker in self.workers:
+            self.workers[self.workers.index(worker)] = self._start_worker()
+        message = f"Ray worker lost while running task {index}: {str(lost).splitlines()[0]}"
+        self.events.emit("ray.task.lost", "warning", index=index, attempt=self.attempts[index], message=message)
+        if self.attempts[index] <= self.retries:
+            return [index]
+        error = {"type": "WorkerLost", "message": f"{message} (gave up after {self.attempts[index]} attempts)"}
+        self.done[index] = output_line(index, self.tasks[index], {"ok": False, "error": error, "attempts": self.attempts[index]})
+        return []
+
+    def _forward_events(self, answer: dict[str, Any]) -> None:
+        for line in answer["events"].splitlines():
+            self.events.forward(line, {"ray.node_id": answer["node_id"], "ray.worker_pid": answer["pid"]})
+
+
+def _bundle(dist: Path) -> bytes:
+    """Pack `dist` reproducibly, so the same dist always has the same bundle hash."""
+    with tempfile.TemporaryDirectory(prefix="wasm-agents-bundle-") as work:
+        archive = Path(work) / "dist.tar.gz"
+        write_reproducible_tar(dist, archive)
+        return archive.read_bytes()
