@@ -1,7 +1,8 @@
 """The files of dist/: reproducible archives, their manifests, and the one routine that verifies them.
 
 Every byte of a dist is covered by a SHA256: manifest.json lists every other file, and
-manifest.json.sha256 covers manifest.json. Archives hold regular files only (no directory
+manifest.json.sha256 covers manifest.json. A signed dist also holds manifest.json.sig, a signature
+over the bytes of manifest.json that a trust policy checks (see signing). Archives hold regular files only (no directory
 members), so the set of members must equal the archive manifest's "files" exactly.
 """
 
@@ -18,15 +19,18 @@ import tempfile
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, BinaryIO, NoReturn, Self
 
 from wasm_agents.errors import BuildError, VerificationError
+from wasm_agents.signing import Signature, TrustPolicy
 
 FORMAT = "wasm-agents/1"
 MANIFEST = "manifest.json"
 MANIFEST_SHA256 = "manifest.json.sha256"
+SIGNATURE = "manifest.json.sig"
+PROVENANCE = "provenance.json"
 CODE_ARTIFACT = "code-artifact.tar.gz"
 CODE_MANIFEST = "code-manifest.json"
 DEPS_ARTIFACT = "deps-artifact.tar.gz"
@@ -75,12 +79,16 @@ class FileEntry:
 
 @dataclass(frozen=True)
 class Manifest:
-    """manifest.json: the tool versions, the project, and every file of the dist but the two manifest files."""
+    """manifest.json: the tool versions, the project, and every file of the dist but the manifest files and signature.
+
+    `signed_by` is not part of manifest.json: verify_dist sets it to the key id of the dist's signature.
+    """
 
     format: str
     tools: dict[str, str]
     project: dict[str, Any]
     files: dict[str, FileEntry]
+    signed_by: str | None = field(default=None, compare=False)
 
     @classmethod
     def from_json(cls, data: bytes, source: str = MANIFEST) -> Self:
@@ -97,6 +105,8 @@ class Manifest:
             where = f"files[{json.dumps(path)}]"
             if _path(path, source, where) in (MANIFEST, MANIFEST_SHA256):
                 _fail(source, where, f"is covered by {MANIFEST_SHA256}, not listed")
+            if path == SIGNATURE:
+                _fail(source, where, f"is the signature of {MANIFEST}, which cannot list it")
             files[path] = _entry(_object(value, {"size", "sha256"}, source, where), path, source, where)
         _check_no_file_is_a_directory(files, source, "files")
         return cls(obj["format"], tools, project, files)
@@ -193,18 +203,21 @@ def artifact_manifest(archive_path: Path, artifact_name: str) -> ArtifactManifes
     return ArtifactManifest(artifact_name, archive_path.stat().st_size, sha256_file(archive_path), tuple(files))
 
 
-def verify_dist(dist: Path) -> Manifest:
-    """Check every byte of `dist` against its manifests; raise one VerificationError listing every problem."""
+def verify_dist(dist: Path, trust: TrustPolicy | None = None) -> Manifest:
+    """Check every byte of `dist` against its manifests, and its signature against `trust` if given.
+
+    Raise one VerificationError listing every problem.
+    """
     if not dist.is_dir():
         raise VerificationError([f"{dist}: no such dist directory"])
     problems: list[str] = []
-    manifest = _load_manifest(dist, problems)
+    manifest = _load_manifest(dist, trust, problems)
     if manifest is None:
         # Without manifest.json nothing else can be checked against anything.
         raise VerificationError(problems)
     directories = _directories(manifest.files)
     found = _walk(dist, directories.__contains__)
-    expected = manifest.files.keys() | directories | {MANIFEST, MANIFEST_SHA256}
+    expected = manifest.files.keys() | directories | {MANIFEST, MANIFEST_SHA256, SIGNATURE}
     for path, kind in sorted(found.items()):
         if path not in expected:
             problems.append(f"{_display(path)}: unexpected {kind} (not in {MANIFEST})")
@@ -219,6 +232,11 @@ def verify_dist(dist: Path) -> Manifest:
             verified.add(path)
     for archive, listing in ARTIFACTS.items():
         _check_artifact(dist, manifest, archive, listing, verified, problems)
+    if problems and trust is not None and manifest.signed_by is not None:
+        problems.append(
+            f"{SIGNATURE}: {MANIFEST} carries a valid signature by trusted key {manifest.signed_by}, "
+            "but the dist differs from what was signed"
+        )
     if problems:
         raise VerificationError(problems)
     return manifest
@@ -375,8 +393,12 @@ def _unpacked_limit(manifest: ArtifactManifest) -> int:
     return min(declared, MAX_UNPACKED_SIZE)
 
 
-def _load_manifest(dist: Path, problems: list[str]) -> Manifest | None:
-    """Read manifest.json, check it against manifest.json.sha256, and parse it."""
+def _load_manifest(dist: Path, trust: TrustPolicy | None, problems: list[str]) -> Manifest | None:
+    """Read manifest.json, check it against manifest.json.sha256 and its signature, and parse it.
+
+    The parsed manifest's `signed_by` is the key id of a well-formed signature that satisfies `trust`,
+    or with no `trust` of any well-formed signature; otherwise None.
+    """
     line = _read_small(dist / MANIFEST_SHA256, MANIFEST_SHA256, problems)
     expected = None
     if line is not None:
@@ -389,11 +411,31 @@ def _load_manifest(dist: Path, problems: list[str]) -> Manifest | None:
         return None
     if expected is not None and (actual := hashlib.sha256(data).hexdigest()) != expected:
         problems.append(f"{MANIFEST}: does not match {MANIFEST_SHA256}: expected {expected}, got {actual}")
+    signed_by = _check_signature(dist, data, trust, problems)
     try:
-        return Manifest.from_json(data)
+        return replace(Manifest.from_json(data), signed_by=signed_by)
     except VerificationError as e:
         problems.extend(e.problems)
         return None
+
+
+def _check_signature(dist: Path, manifest_data: bytes, trust: TrustPolicy | None, problems: list[str]) -> str | None:
+    """Check the signature file, if any, and its signature over `manifest_data` under `trust`; return its key id if it passes."""
+    signature = None
+    if os.path.lexists(dist / SIGNATURE):
+        unusable: list[str] = []
+        data = _read_small(dist / SIGNATURE, SIGNATURE, unusable)
+        try:
+            signature = None if data is None else Signature.from_json(data)
+        except ValueError as e:
+            unusable.append(f"{SIGNATURE}: malformed: {e}")
+        if unusable:
+            problems.extend(f"{problem} ({trust.describe()})" if trust else problem for problem in unusable)
+            return None
+    if trust is not None and (problem := trust.check(signature, manifest_data)):
+        problems.append(f"{SIGNATURE}: {problem}")
+        return None
+    return signature and signature.key_id
 
 
 def _check_file(dist: Path, entry: FileEntry, problems: list[str]) -> bool:

@@ -14,8 +14,18 @@ from rich.table import Table
 
 from wasm_agents.errors import EXIT_AGENT_FAILED, EXIT_BAD_INPUT, EXIT_OK, VerificationError, WasmAgentsError
 from wasm_agents.events import LEVELS, Events
+from wasm_agents.signing import TRUSTED_KEYS_ENV
 
 stderr = Console(stderr=True)
+
+trusted_key_option = click.option(
+    "--trusted-key",
+    "trusted_keys",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help=f"Require a signature by this public key (.pub file, or a folder of them); repeatable. "
+    f"Default: the paths in ${TRUSTED_KEYS_ENV}, if set.",
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -31,17 +41,29 @@ def cli() -> None:
 @click.option("--offline", is_flag=True, help="Never reach the network: install only from requirements.lock and the wheel cache.")
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text", help="Progress as bars (text) or JSON lines on stderr.")
-def build(project: Path, dist: Path | None, allow_unsafe_sources: bool, offline: bool, quiet: bool, log_format: str) -> None:
+@click.option("--sign", "signing_key", type=click.Path(path_type=Path), help="Sign dist/ with this private key file (see keygen).")
+def build(
+    project: Path, dist: Path | None, allow_unsafe_sources: bool, offline: bool, quiet: bool, log_format: str, signing_key: Path | None
+) -> None:
     """Discover the agents of PROJECT, vendor their deps, build their components and package dist/."""
     from wasm_agents.build import build as build_project
 
+    options: dict[str, Any] = {
+        "allow_unsafe_sources": allow_unsafe_sources,
+        "offline": offline,
+        "signing_key": signing_key,
+        "command": ["wasm-agents", *sys.argv[1:]],
+    }
     if log_format == "json":
         events = Events(None if quiet else sys.stderr)
         result = build_project(
-            project, dist, allow_unsafe_sources=allow_unsafe_sources, offline=offline,
+            project, dist, **options,
             progress=lambda phase, agent, state: events.emit(f"build.{phase}", agent=agent, state=state),
         )
-        events.emit("build.done", dist=str(result.dist), seconds=result.seconds, cached=list(result.cached_components))
+        events.emit(
+            "build.done", dist=str(result.dist), seconds=result.seconds, cached=list(result.cached_components),
+            signed_by=result.manifest.signed_by,
+        )
         return
     with Progress(
         SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
@@ -57,31 +79,57 @@ def build(project: Path, dist: Path | None, allow_unsafe_sources: bool, offline:
                 bars.advance(tasks[phase])
             bars.update(tasks[phase], description=f"{label} ({agent}{', cached' if state == 'cached' else ''})")
 
-        result = build_project(project, dist, allow_unsafe_sources=allow_unsafe_sources, offline=offline, progress=progress)
+        result = build_project(project, dist, **options, progress=progress)
         for task in tasks.values():
             bars.update(task, total=bars.tasks[task].completed)
     if not quiet:
-        stderr.print(f"Built {len(result.manifest.project['agents'])} agents into {result.dist} in {result.seconds:.1f} s")
+        signed = f", signed by key {result.manifest.signed_by}" if result.manifest.signed_by else ""
+        stderr.print(f"Built {len(result.manifest.project['agents'])} agents into {result.dist}{signed} in {result.seconds:.1f} s")
+
+
+@cli.command()
+@click.argument("name", type=click.Path(path_type=Path))
+def keygen(name: Path) -> None:
+    """Write a new Ed25519 key pair: NAME.key (private, mode 600) and NAME.pub (to trust)."""
+    from wasm_agents.signing import generate_keypair
+
+    key = generate_keypair(name)
+    click.echo(f"Key {key}: private key {name}.key (keep it secret: sign with build --sign), public key {name}.pub (to trust)")
 
 
 @cli.command()
 @click.argument("dist", type=click.Path(path_type=Path))
-def verify(dist: Path) -> None:
-    """Check every byte of DIST against its manifests; list each missing, extra or changed file."""
+@trusted_key_option
+def verify(dist: Path, trusted_keys: tuple[Path, ...]) -> None:
+    """Check every byte of DIST against its manifests, and its signature if keys are trusted; list each problem."""
     from wasm_agents.artifacts import verify_dist
+    from wasm_agents.signing import trust_policy
 
-    manifest = verify_dist(dist)
-    click.echo(f"OK: {dist}: {len(manifest.files) + 2} files verified")
+    trust = trust_policy(trusted_keys, os.environ)
+    manifest = verify_dist(dist, trust)
+    count = len(manifest.files) + 2 + (manifest.signed_by is not None)
+    click.echo(f"OK: {dist}: {count} files verified; {_signature_status(manifest.signed_by, trust is not None)}")
+
+
+def _signature_status(key: str | None, checked: bool) -> str:
+    """Say who signed a verified dist and whether that was checked."""
+    if key is None:
+        return "unsigned"
+    if checked:
+        return f"signed by trusted key {key}"
+    return f"signed by key {key} (not checked: no trusted keys given)"
 
 
 @cli.command()
 @click.argument("dist", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
-def inspect(dist: Path, as_json: bool) -> None:
-    """Show the agents, chain order, dependencies, sizes, hashes and tool versions of a verified DIST."""
+@trusted_key_option
+def inspect(dist: Path, as_json: bool, trusted_keys: tuple[Path, ...]) -> None:
+    """Show the agents, chain order, dependencies, sizes, hashes, tool versions and signer of a verified DIST."""
     from wasm_agents.inspection import describe
+    from wasm_agents.signing import trust_policy
 
-    description = describe(dist)
+    description = describe(dist, trust_policy(trusted_keys, os.environ))
     if as_json:
         click.echo(json.dumps(description, indent=2, sort_keys=True))
         return
@@ -107,6 +155,8 @@ def inspect(dist: Path, as_json: bool) -> None:
         files.add_row(path, f"{entry['size']:,}", entry["sha256"])
     console.print(files)
     console.print("Tools: " + ", ".join(f"{k} {v}" for k, v in description["tools"].items()))
+    signature = description["signature"]
+    console.print("Signature: " + _signature_status(signature and signature["key_id"], bool(signature and signature["checked"])))
 
 
 @cli.command()
@@ -127,15 +177,21 @@ def new(name: str, project: Path) -> None:
 @click.option("--concurrency", "-j", type=click.IntRange(1, 1024), default=1, show_default=True, help="Chains run at once.")
 @click.option("--events", "events_path", type=click.Path(path_type=Path), help="Write events to FILE instead of stderr.")
 @click.option("--log-level", type=click.Choice(list(LEVELS)), default="info", show_default=True)
-def run(dist: Path, task_text: str | None, task_file: Path | None, concurrency: int, events_path: Path | None, log_level: str) -> None:
-    """Verify DIST, then run each task through its agent chain; one JSON result per task on stdout."""
+@trusted_key_option
+def run(
+    dist: Path, task_text: str | None, task_file: Path | None, concurrency: int, events_path: Path | None, log_level: str,
+    trusted_keys: tuple[Path, ...],
+) -> None:
+    """Verify DIST (and its signature if keys are trusted), then run each task through its agent chain; one JSON result per task on stdout."""
     from wasm_agents.orchestrator import Runner
+    from wasm_agents.signing import trust_policy
 
     tasks = _read_tasks(task_text, task_file)
+    trust = trust_policy(trusted_keys, os.environ)
     with _events_stream(events_path) as stream:
         events = Events(stream, log_level)
         failed = False
-        with Runner(dist, events) as runner, ThreadPoolExecutor(max_workers=concurrency) as pool:
+        with Runner(dist, events, trust=trust) as runner, ThreadPoolExecutor(max_workers=concurrency) as pool:
             for index, (task, result) in enumerate(zip(tasks, pool.map(runner.run, tasks), strict=True)):
                 line = {"index": index, **_task_id(task), **result.to_json()}
                 sys.stdout.write(json.dumps(line) + "\n")

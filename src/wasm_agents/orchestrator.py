@@ -20,6 +20,7 @@ from wasm_agents.sandbox.compile_cache import load_component
 from wasm_agents.sandbox.engine import engines
 from wasm_agents.sandbox.invocation import TIMEOUT, Invocation, Outcome, invoke
 from wasm_agents.sandbox.pool import Mounts, WarmPool, prepare
+from wasm_agents.signing import TrustPolicy
 
 MAX_PAYLOAD_BYTES = 16 * 1024 * 1024
 DELEGATION_ERROR = "DelegationError"  # the SDK's exception: a failure that came from further down the chain
@@ -91,10 +92,11 @@ class PolicyRefusal(Exception):
 class Runner:
     """Run tasks through the agent chain of one verified dist: `Runner(dist).run(task)`."""
 
-    def __init__(self, dist: Path, events: Events | None = None, *, warm: int = 2) -> None:
+    def __init__(self, dist: Path, events: Events | None = None, *, warm: int = 2, trust: TrustPolicy | None = None) -> None:
         self.dist = Path(dist)
         self.events = events or Events(None)
-        manifest = verify_dist(self.dist)  # before anything from the dist is compiled or run
+        # Before anything from the dist is compiled or run; with `trust`, only a dist signed by a trusted key passes.
+        manifest = verify_dist(self.dist, trust)
         self._manifest: Manifest = manifest
         self.project = Project.from_json(manifest.project)
         self.tools = manifest.tools

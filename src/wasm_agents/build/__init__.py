@@ -4,7 +4,7 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib.metadata import version
@@ -13,10 +13,11 @@ from pathlib import Path
 from wasm_agents.artifacts import Manifest
 from wasm_agents.build.componentize import componentize
 from wasm_agents.build.discover import discover
-from wasm_agents.build.package import package
+from wasm_agents.build.package import BuildInputs, package
 from wasm_agents.build.stage import stage
 from wasm_agents.build.vendor import LockedWheel, vendor
 from wasm_agents.sandbox import GUEST_PYTHON
+from wasm_agents.signing import load_private_key
 
 # progress(phase, agent, state): phase is "vendor" or "componentize"; state "start", "done" or "cached".
 Progress = Callable[[str, str, str], None]
@@ -40,10 +41,18 @@ def build(
     allow_unsafe_sources: bool = False,
     offline: bool = False,
     progress: Progress | None = None,
+    signing_key: Path | None = None,
+    command: Sequence[str] | None = None,
 ) -> BuildResult:
-    """Build every agent of `project_dir` into `dist` (default `project_dir/dist`), atomically."""
+    """Build every agent of `project_dir` into `dist` (default `project_dir/dist`), atomically.
+
+    The dist is signed with the private key file `signing_key` if given; provenance.json records
+    `command`, the command line that asked for this build, if given.
+    """
     start = time.monotonic()
     report = progress or (lambda phase, agent, state: None)
+    # Before the slow steps: a key that cannot be used fails the build at once.
+    private_key = load_private_key(signing_key) if signing_key else None
     project = discover(project_dir)
     dist = dist or project_dir / "dist"
     with tempfile.TemporaryDirectory(prefix="wasm-agents-build-") as work:
@@ -77,6 +86,12 @@ def build(
             project.to_json(),
             tool_versions(),
             dist,
+            inputs=BuildInputs(
+                command=None if command is None else list(command),
+                parameters={"offline": offline, "allow_unsafe_sources": allow_unsafe_sources},
+                locks=wheels,
+            ),
+            signing_key=private_key,
         )
     return BuildResult(
         dist=dist,

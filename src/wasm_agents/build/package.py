@@ -1,11 +1,16 @@
-"""Write dist/: the code and deps archives with their manifests, the components, and manifest.json over them all."""
+"""Write dist/: the code and deps archives with their manifests, the components, the provenance, manifest.json
+over them all, and its signature."""
 
 import hashlib
+import json
 import os
 import secrets
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from wasm_agents.artifacts import (
     CODE_ARTIFACT,
@@ -16,6 +21,9 @@ from wasm_agents.artifacts import (
     FORMAT,
     MANIFEST,
     MANIFEST_SHA256,
+    PROVENANCE,
+    SIGNATURE,
+    ArtifactManifest,
     FileEntry,
     Manifest,
     artifact_manifest,
@@ -24,7 +32,23 @@ from wasm_agents.artifacts import (
     verify_dist,
     write_reproducible_tar,
 )
+from wasm_agents.build.vendor import LockedWheel
 from wasm_agents.errors import BuildError
+from wasm_agents.signing import TrustPolicy, key_id, sign
+
+STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
+PREDICATE_TYPE = "https://slsa.dev/provenance/v1"
+BUILD_TYPE = "urn:wasm-agents:build:v1"
+BUILDER_ID = "urn:wasm-agents:builder"
+
+
+@dataclass(frozen=True)
+class BuildInputs:
+    """What provenance.json records beyond the dist's own files: the command, its parameters and every agent's lock."""
+
+    command: list[str] | None
+    parameters: dict[str, Any]
+    locks: dict[str, list[LockedWheel]]
 
 
 def package(
@@ -34,8 +58,14 @@ def package(
     project: dict[str, Any],
     tools: dict[str, str],
     dist: Path,
+    *,
+    inputs: BuildInputs | None = None,
+    signing_key: Ed25519PrivateKey | None = None,
 ) -> Manifest:
-    """Write dist/ atomically from staged code, staged deps and built components."""
+    """Write dist/ atomically from staged code, staged deps and built components.
+
+    With `inputs`, the dist holds provenance.json; with `signing_key`, manifest.json.sig.
+    """
     if os.path.lexists(dist) and (dist.is_symlink() or not dist.is_dir()):
         raise BuildError(f"{dist}: exists and is not a directory; refusing to replace it")
     dist.parent.mkdir(parents=True, exist_ok=True)
@@ -45,8 +75,9 @@ def package(
     # mkdir rather than mkdtemp: dist/ gets the umask's permissions, not 0o700.
     staging.mkdir()
     try:
-        _write(staging, code_dir, deps_dir, components, project, tools)
-        manifest = verify_dist(staging)
+        _write(staging, code_dir, deps_dir, components, project, tools, inputs, signing_key)
+        public = signing_key and signing_key.public_key()
+        manifest = verify_dist(staging, TrustPolicy({key_id(public): public}) if public else None)
         if os.path.lexists(dist):
             os.rename(dist, aside)
         os.rename(staging, dist)
@@ -67,11 +98,15 @@ def _write(
     components: dict[str, Path],
     project: dict[str, Any],
     tools: dict[str, str],
+    inputs: BuildInputs | None,
+    signing_key: Ed25519PrivateKey | None,
 ) -> None:
     """Fill the empty directory `root` with a complete dist."""
+    listings = {}
     for source, archive, listing in ((code_dir, CODE_ARTIFACT, CODE_MANIFEST), (deps_dir, DEPS_ARTIFACT, DEPS_MANIFEST)):
         write_reproducible_tar(source, root / archive)
-        (root / listing).write_bytes(artifact_manifest(root / archive, archive).to_json())
+        listings[listing] = artifact_manifest(root / archive, archive)
+        (root / listing).write_bytes(listings[listing].to_json())
     (root / COMPONENTS).mkdir()
     for name, wasm in components.items():
         if not name or "/" in name:
@@ -79,7 +114,50 @@ def _write(
         # copyfile, not copy2: the dist's permissions and timestamps are its own.
         shutil.copyfile(wasm, root / component_path(name))
     paths = [CODE_ARTIFACT, CODE_MANIFEST, DEPS_ARTIFACT, DEPS_MANIFEST, *map(component_path, components)]
-    files = {path: FileEntry(path, (root / path).stat().st_size, sha256_file(root / path)) for path in sorted(paths)}
+    files = {path: _file_entry(root, path) for path in sorted(paths)}
+    if inputs is not None:
+        (root / PROVENANCE).write_bytes(_dump(_provenance(inputs, listings[CODE_MANIFEST], files, tools)))
+        files = {path: _file_entry(root, path) for path in sorted([*paths, PROVENANCE])}
     data = Manifest(FORMAT, tools, project, files).to_json()
     (root / MANIFEST).write_bytes(data)
     (root / MANIFEST_SHA256).write_bytes(f"{hashlib.sha256(data).hexdigest()}  {MANIFEST}\n".encode())
+    if signing_key is not None:
+        (root / SIGNATURE).write_bytes(sign(data, signing_key).to_json())
+
+
+def _file_entry(root: Path, path: str) -> FileEntry:
+    """Describe the file `path` of the dist at `root`."""
+    return FileEntry(path, (root / path).stat().st_size, sha256_file(root / path))
+
+
+def _provenance(inputs: BuildInputs, code: ArtifactManifest, outputs: dict[str, FileEntry], tools: dict[str, str]) -> dict[str, Any]:
+    """Return the in-toto statement with a SLSA provenance predicate: the build's inputs, builder and outputs."""
+    sources = [{"name": entry.path, "digest": {"sha256": entry.sha256}} for entry in code.files]
+    wheels = [
+        {
+            "name": wheel.filename,
+            "uri": f"pkg:pypi/{wheel.name}@{wheel.version}",
+            "digest": {"sha256": wheel.sha256},
+            "annotations": {"agent": agent},
+        }
+        for agent, locked in sorted(inputs.locks.items())
+        for wheel in locked
+    ]
+    return {
+        "_type": STATEMENT_TYPE,
+        "subject": [{"name": entry.path, "digest": {"sha256": entry.sha256}} for entry in outputs.values()],
+        "predicateType": PREDICATE_TYPE,
+        "predicate": {
+            "buildDefinition": {
+                "buildType": BUILD_TYPE,
+                "externalParameters": {"command": inputs.command, **inputs.parameters},
+                "resolvedDependencies": sources + wheels,
+            },
+            "runDetails": {"builder": {"id": BUILDER_ID, "version": tools}},
+        },
+    }
+
+
+def _dump(obj: object) -> bytes:
+    """Serialise `obj` deterministically."""
+    return (json.dumps(obj, sort_keys=True, indent=2) + "\n").encode()
