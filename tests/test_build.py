@@ -23,7 +23,7 @@ def test_dist_holds_the_seed_files_and_verifies(example_dist):
     names = sorted(p.relative_to(example_dist).as_posix() for p in example_dist.rglob("*") if p.is_file())
     assert names == [
         "code-artifact.tar.gz", "code-manifest.json", "components/agent.wasm", "components/multiplier.wasm",
-        "deps-artifact.tar.gz", "deps-manifest.json", "manifest.json", "manifest.json.sha256",
+        "deps-artifact.tar.gz", "deps-manifest.json", "manifest.json", "manifest.json.sha256", "provenance.json",
     ]
     manifest = verify_dist(example_dist)
     assert manifest.tools["guest-python"] == "3.14" and manifest.tools["componentize-py"]

@@ -4,6 +4,7 @@ import base64
 import hashlib
 import json
 import os
+import pickle
 import shutil
 import subprocess
 import sys
@@ -186,6 +187,7 @@ def test_malformed_signature_files_are_refused(signed_dist, keys, tmp_path, chan
 
 
 def test_signed_dist_round_trip(signed_dist, keys):
+    assert pickle.loads(pickle.dumps(policy(keys, "release"))) == policy(keys, "release")  # can travel to workers
     manifest = verify_dist(signed_dist, policy(keys, "release"))
     assert manifest.signed_by == keys["release"][2]
     assert verify_dist(signed_dist).signed_by == keys["release"][2]  # found, well-formed, not checked

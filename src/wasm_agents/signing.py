@@ -12,7 +12,7 @@ import json
 import os
 import re
 import stat
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Self
@@ -81,22 +81,28 @@ class Signature:
 
 @dataclass(frozen=True)
 class TrustPolicy:
-    """The public keys, by key id, whose signatures a dist must carry to be verified."""
+    """The public keys whose signatures a dist must carry to be verified: raw 32-byte keys by key id.
 
-    keys: Mapping[str, Ed25519PublicKey]
+    Plain bytes rather than key objects, so that a policy can be pickled and sent to remote workers.
+    """
+
+    keys: Mapping[str, bytes]
+
+    @classmethod
+    def of(cls, publics: Iterable[Ed25519PublicKey]) -> Self:
+        """Trust exactly `publics`."""
+        return cls({key_id(public): _raw(public) for public in publics})
 
     @classmethod
     def load(cls, paths: Sequence[Path]) -> Self:
         """Read the trusted keys: each path is a .pub file or a folder of them."""
-        keys = {}
+        files = []
         for path in paths:
-            files = sorted(path.glob(f"*{PUBLIC_SUFFIX}")) if path.is_dir() else [path]
-            if not files:
+            found = sorted(path.glob(f"*{PUBLIC_SUFFIX}")) if path.is_dir() else [path]
+            if not found:
                 raise WasmAgentsError(f"{path}: no {PUBLIC_SUFFIX} files in this trusted-keys folder")
-            for file in files:
-                public = load_public_key(file)
-                keys[key_id(public)] = public
-        return cls(keys)
+            files.extend(found)
+        return cls.of(load_public_key(file) for file in files)
 
     def describe(self) -> str:
         """Name the trusted keys for a refusal message."""
@@ -106,11 +112,11 @@ class TrustPolicy:
         """Say why `signature` over `data` does not satisfy this policy, if it does not."""
         if signature is None:
             return f"missing: the dist is unsigned, and a signature by a trusted key is required ({self.describe()})"
-        public = self.keys.get(signature.key_id)
-        if public is None:
+        raw = self.keys.get(signature.key_id)
+        if raw is None:
             return f"signed by key {signature.key_id}, which is not trusted ({self.describe()})"
         try:
-            public.verify(signature.signature, data)
+            Ed25519PublicKey.from_public_bytes(raw).verify(signature.signature, data)
         except InvalidSignature:
             return (
                 f"the signature by trusted key {signature.key_id} does not match manifest.json: "
@@ -134,8 +140,7 @@ def trust_policy(paths: Sequence[Path], environ: Mapping[str, str]) -> TrustPoli
 
 def key_id(public: Ed25519PublicKey) -> str:
     """Return the short fingerprint of `public`: the first 16 hex digits of the SHA256 of its raw bytes."""
-    raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return hashlib.sha256(raw).hexdigest()[:_KEY_ID_LENGTH]
+    return hashlib.sha256(_raw(public)).hexdigest()[:_KEY_ID_LENGTH]
 
 
 def sign(data: bytes, private: Ed25519PrivateKey) -> Signature:
@@ -189,6 +194,11 @@ def load_public_key(path: Path) -> Ed25519PublicKey:
     if not isinstance(public, Ed25519PublicKey):
         raise WasmAgentsError(f"{path}: not an Ed25519 public key in PEM format")
     return public
+
+
+def _raw(public: Ed25519PublicKey) -> bytes:
+    """Return the 32 raw bytes of `public`."""
+    return public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 
 
 def _read_key_file(path: Path) -> tuple[bytes, int]:

@@ -34,7 +34,7 @@ from wasm_agents.artifacts import (
 )
 from wasm_agents.build.vendor import LockedWheel
 from wasm_agents.errors import BuildError
-from wasm_agents.signing import TrustPolicy, key_id, sign
+from wasm_agents.signing import TrustPolicy, sign
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PREDICATE_TYPE = "https://slsa.dev/provenance/v1"
@@ -76,8 +76,7 @@ def package(
     staging.mkdir()
     try:
         _write(staging, code_dir, deps_dir, components, project, tools, inputs, signing_key)
-        public = signing_key and signing_key.public_key()
-        manifest = verify_dist(staging, TrustPolicy({key_id(public): public}) if public else None)
+        manifest = verify_dist(staging, TrustPolicy.of([signing_key.public_key()]) if signing_key else None)
         if os.path.lexists(dist):
             os.rename(dist, aside)
         os.rename(staging, dist)
