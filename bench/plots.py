@@ -31,8 +31,8 @@ def latency(out: dict, path: Path) -> Path:
         ("Whole process, chain", {"wasm-agents run": samples["cli_run_ms"],
                                   **({"Pyodide (node)": samples["pyodide_process_ms"]} if "pyodide_process_ms" in samples else {})}, "ms", None),
         ("CPU kernels: guest / native", {
-            kernel: [g / n for g, n in zip(sorted(samples["cpu_guest_ms"][kernel]),
-                                           sorted(samples["cpu_native_ms"][out["cpu_ratio_vs_native"]["native_python"]][kernel]), strict=True)]
+            kernel: [g / n for g, n in zip(samples["cpu_guest_ms"][kernel],
+                                           samples["cpu_native_ms"][out["cpu_ratio_vs_native"]["native_python"]][kernel], strict=True)]
             for kernel in samples["cpu_guest_ms"]}, "ratio", "cpu_ratio_vs_native"),
     ]
     figure, axes = plt.subplots(2, 3, figsize=(15, 8.5))
@@ -71,8 +71,6 @@ def memory(out: dict, path: Path) -> Path:
     left.plot(counts, [baseline + 12 * c for c in counts], color="tab:red", linestyle="--", label="target: 12 MiB per instance")
     if "pyodide_rss_mb" in out:
         left.axhline(out["pyodide_rss_mb"]["median"], color="tab:orange", linestyle=":", label="Pyodide process, 2 agents")
-    left.set_xscale("log", base=2)
-    left.set_yscale("log")
     left.set_xlabel("live sandboxes held at once")
     left.set_ylabel("RSS (MiB)")
     left.set_title("Process RSS against live instances", fontsize=10)

@@ -3,6 +3,8 @@
   python bench/profile.py layers      # a hop and a task taken apart layer by layer (paced, warm pool)
   python bench/profile.py throughput  # py-spy (native frames) over back-to-back chains at --concurrency 2
   python bench/profile.py cpu         # the kernels with epoch interruption off, on (default) and fuel on
+  python bench/profile.py scaling     # fresh sandboxes/s on 1 thread, 2 threads, 2 processes: what serialises
+  python bench/profile.py gc          # chains/s with the cyclic GC as is, frozen, off; GC time per chain
   python bench/profile.py hop         # py-spy (native, idle frames) over paced chains: the critical path
 
 Needs py-spy and (for `layers`) nothing else; builds into a temp dir, caches as `make bench` does.
@@ -74,6 +76,38 @@ def layers(dist: Path) -> dict:
         it = iter(boxes)
         quiet = Invocation(spec.limits, host_call=lambda c, p: (False, ""), on_log=lambda *a: None, on_output=lambda *a: None)
         out["invoke_ms"] = median_ms(lambda: invoke(lambda: next(it), quiet, config, time.monotonic() + 30), 300, 0.001)
+        # The delegating task on the root alone: its delegate() answered at once by a stub host call.
+        stubbed = Invocation(spec.limits, host_call=lambda c, p: (True, "42"), on_log=lambda *a: None, on_output=lambda *a: None)
+        multiply_config = json.dumps({"task": MULTIPLY, "agent": "agent", "run_id": "x", "settings": {}})
+        boxes = [make() for _ in range(300)]
+        it = iter(boxes)
+        out["root_multiply_stubbed_invoke_ms"] = median_ms(lambda: invoke(lambda: next(it), stubbed, multiply_config, time.monotonic() + 30), 300, 0.001)
+        mspec = runner.project.agents["multiplier"]
+        mmake = partial(prepare, runner._engines, runner._components["multiplier"], mspec.limits, runner._mounts_for(mspec))
+        boxes = [mmake() for _ in range(300)]
+        it = iter(boxes)
+        mconfig = json.dumps({"task": MULTIPLY, "agent": "multiplier", "run_id": "x", "settings": {}})
+        out["multiplier_invoke_ms"] = median_ms(lambda: invoke(lambda: next(it), quiet, mconfig, time.monotonic() + 30), 300, 0.001)
+        # First touch: the same call twice on one instance (never done in production; here to split page faults off).
+        first, second = [], []
+        for _ in range(200):
+            box = make()
+            box.on_output = None
+            from wasm_agents.sandbox.engine import current
+            from wasm_agents.sandbox.invocation import _running
+            current.invocation = stubbed
+            _running.acquire()  # host_call gives the turn away and takes it back
+            for bucket in (first, second):
+                start = time.perf_counter()
+                box.run(box.store, multiply_config)
+                box.run.post_return(box.store)
+                bucket.append((time.perf_counter() - start) * 1000)
+            current.invocation = None
+            _running.release()
+            box.close()
+            time.sleep(0.001)
+        out["root_multiply_call_fresh_instance_ms"] = round(statistics.median(first), 3)
+        out["root_multiply_call_second_time_ms"] = round(statistics.median(second), 3)
         out["runner_one_agent_ms"] = median_ms(lambda: runner.run(ADD))
         out["runner_chain_ms"] = median_ms(lambda: runner.run(MULTIPLY))
         # The thread handoff alone: a job that does nothing, through the same Event-based wait.
@@ -91,13 +125,16 @@ def layers(dist: Path) -> dict:
     return out
 
 
-def pyspy(target: str, dist: Path, seconds: int, extra: list[str]) -> list[tuple[str, float]]:
-    """Record the workload `target` of this script in a child process with py-spy; summarise by frame."""
+def pyspy(target: str, dist: Path, seconds: int, extra: list[str]) -> dict:
+    """Run the workload `target` of this script in a child; once it is set up, record it with py-spy."""
     raw = Path(tempfile.mkstemp(suffix=".txt")[1])
-    argv = [shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy")), "record", "--native", "--threads",
-            "--rate", "500", "--format", "raw", "-o", str(raw), *extra, "--",
-            sys.executable, __file__, f"_{target}", str(dist), str(seconds)]
-    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    child = subprocess.Popen([sys.executable, __file__, f"_{target}", str(dist), str(seconds + 3)], stdout=subprocess.PIPE, text=True)
+    assert child.stdout.readline().strip() == "ready"
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    subprocess.run([spy, "record", "--native", "--threads", "--rate", "500", "--format", "raw", "-o", str(raw),
+                    "--duration", str(seconds), "--pid", str(child.pid), *extra],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    child.wait()
     return summarise(raw)
 
 
@@ -113,12 +150,14 @@ def summarise(raw: Path) -> dict:
         for name in set(frames):
             inclusive[name] += n
         leaf[frames[-1]] += n
-    share = lambda c: [(name, round(100 * n / total, 1)) for name, n in c.most_common(40)]  # noqa: E731
-    return {"samples": total, "inclusive_pct": share(inclusive), "self_pct": share(leaf)}
+    share = lambda c: [(name, round(100 * n / total, 1)) for name, n in c.most_common(60)]  # noqa: E731
+    return {"samples": total, "inclusive_pct": share(inclusive), "self_pct": share(leaf), "raw": str(raw)}
 
 
 def _throughput(dist: Path, seconds: float) -> None:
     with Runner(dist) as runner, ThreadPoolExecutor(max_workers=2) as pool:
+        list(pool.map(runner.run, [MULTIPLY] * 100))
+        print("ready", flush=True)
         end = time.monotonic() + seconds
         while time.monotonic() < end:
             list(pool.map(runner.run, [MULTIPLY] * 100))
@@ -126,10 +165,99 @@ def _throughput(dist: Path, seconds: float) -> None:
 
 def _hop(dist: Path, seconds: float) -> None:
     with Runner(dist) as runner:
+        for _ in range(50):
+            runner.run(MULTIPLY)
+        print("ready", flush=True)
         end = time.monotonic() + seconds
         while time.monotonic() < end:
             time.sleep(0.005)
             runner.run(MULTIPLY)
+
+
+def gc_cost(dist: Path) -> dict:
+    """Chains per second at --concurrency 2 with the cyclic GC as is, frozen after start-up, and off; time spent in it."""
+    import gc
+
+    spent = {"s": 0.0, "collections": collections.Counter()}
+    started = {}
+
+    def watch(phase: str, info: dict) -> None:
+        if phase == "start":
+            started[threading.get_ident()] = time.perf_counter()
+        else:
+            spent["s"] += time.perf_counter() - started.pop(threading.get_ident(), time.perf_counter())
+            spent["collections"][info["generation"]] += 1
+
+    gc.callbacks.append(watch)
+    out = {}
+    chains = 600
+    with Runner(dist) as runner, ThreadPoolExecutor(max_workers=2) as pool:
+        list(pool.map(runner.run, [MULTIPLY] * 100))
+        for label in ("gc as is", "gc.freeze() after start-up", "gc disabled", "gc as is (again)"):
+            gc.enable()
+            gc.unfreeze()
+            if label.startswith("gc.freeze"):
+                gc.collect()
+                gc.freeze()
+            if label == "gc disabled":
+                gc.disable()
+            spent["s"], spent["collections"] = 0.0, collections.Counter()
+            time.sleep(0.2)
+            rates = []
+            for _ in range(3):
+                start = time.perf_counter()
+                list(pool.map(runner.run, [MULTIPLY] * chains))
+                rates.append(chains / (time.perf_counter() - start))
+            out[label] = {"chains_per_s": round(statistics.median(rates), 1),
+                          "gc_ms_per_chain": round(spent["s"] * 1000 / (3 * chains), 3),
+                          "collections_by_generation": dict(spent["collections"])}
+        gc.enable()
+        gc.unfreeze()
+        out["tracked_objects"] = len(gc.get_objects())
+    return out
+
+
+def _make_sandboxes(dist: Path, seconds: float, threads: int) -> float:
+    """prepare() + run + close() of the root agent in a loop on `threads` threads; return sandboxes per second."""
+    config = json.dumps({"task": ADD, "agent": "agent", "run_id": "x", "settings": {}})
+    with Runner(dist, warm=0) as runner:
+        spec = runner.project.agents["agent"]
+        make = partial(prepare, runner._engines, runner._components["agent"], spec.limits, runner._mounts_for(spec))
+        make().close()
+        count = [0] * threads
+
+        def loop(index: int) -> None:
+            end = time.monotonic() + seconds
+            while time.monotonic() < end:
+                box = make()
+                box.run(box.store, config)
+                box.run.post_return(box.store)
+                box.close()
+                count[index] += 1
+
+        workers = [threading.Thread(target=loop, args=(i,)) for i in range(threads)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+    return sum(count) / seconds
+
+
+def scaling(dist: Path) -> dict:
+    """Fresh sandboxes per second (make, run one task, drop): 1 thread, 2 threads, 2 processes; and CPU per sandbox."""
+    out = {}
+    for threads in (1, 2):
+        cpu_start = os.times()
+        rate = _make_sandboxes(dist, 5, threads)
+        cpu_end = os.times()
+        cpu_s = cpu_end.user + cpu_end.system - cpu_start.user - cpu_start.system
+        out[f"{threads} thread(s) in one process"] = {"sandboxes_per_s": round(rate, 1),
+                                                     "cpu_ms_per_sandbox": round(cpu_s * 1000 / (rate * 5), 2),
+                                                     "sys_share": round((cpu_end.system - cpu_start.system) / cpu_s, 2)}
+    children = [subprocess.Popen([sys.executable, __file__, "_sandboxes", str(dist), "5"], stdout=subprocess.PIPE, text=True)
+                for _ in range(2)]
+    out["2 processes, 1 thread each"] = {"sandboxes_per_s": round(sum(float(c.communicate()[0]) for c in children), 1)}
+    return out
 
 
 def cpu(kernels_dist: Path) -> dict:
@@ -181,6 +309,9 @@ def cpu(kernels_dist: Path) -> dict:
 
 def main() -> None:
     what = sys.argv[1]
+    if what == "_sandboxes":
+        print(_make_sandboxes(Path(sys.argv[2]), float(sys.argv[3]), 1))
+        return
     if what.startswith("_"):  # a workload recorded by py-spy
         {"_throughput": _throughput, "_hop": _hop}[what](Path(sys.argv[2]), float(sys.argv[3]))
         return
@@ -194,7 +325,11 @@ def main() -> None:
             if what == "layers":
                 result = layers(dist)
             elif what == "throughput":
-                result = pyspy("throughput", dist, 15, [])
+                result = {"on_cpu": pyspy("throughput", dist, 15, []), "holding_gil": pyspy("throughput", dist, 15, ["--gil"])}
+            elif what == "scaling":
+                result = scaling(dist)
+            elif what == "gc":
+                result = gc_cost(dist)
             elif what == "hop":
                 result = pyspy("hop", dist, 15, ["--idle"])
             else:
