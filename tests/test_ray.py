@@ -1,19 +1,23 @@
-"""The Ray backend gives the same lines as the local one, survives a dying worker, and verifies on workers."""
+"""The Ray backend gives the same lines as the local one, survives a dying worker, and verifies on workers.
 
-import hashlib
+Ray runs in child processes here: ray.init installs crash handlers for SIGSEGV/SIGILL over the ones
+wasmtime traps with, so a process that has initialised Ray must not run guests itself (its workers do).
+"""
+
+import json
 import os
 import shutil
 import signal
+import subprocess
+import sys
 
 import pytest
 
-ray = pytest.importorskip("ray")
-
-from wasm_agents.backends import run_tasks  # noqa: E402
-from wasm_agents.errors import VerificationError  # noqa: E402
-from wasm_agents.events import Events  # noqa: E402
+pytest.importorskip("ray")
 
 pytestmark = pytest.mark.ray
+
+CLI = [sys.executable, "-m", "wasm_agents"]
 
 MIXED = [
     {"id": "add", "op": "add", "a": 2, "b": 3},
@@ -21,17 +25,22 @@ MIXED = [
     {"id": "raise", "op": "raise"},
     {"id": "loop", "op": "loop"},
     {"id": "memory", "op": "memory"},
+    {"id": "recurse", "op": "recurse"},
+    {"id": "exit", "op": "exit"},
     {"id": "forbidden", "op": "to", "target": "fuel", "inner": {"op": "to", "target": "echo", "inner": {}}},
     {"id": "fuel", "op": "to", "target": "fuel", "inner": {"op": "loop"}},
     {"op": "config"},
 ]
 
 
-@pytest.fixture(scope="module")
-def local_ray():
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    yield
-    ray.shutdown()
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([*CLI, "run", *args], capture_output=True, text=True, timeout=600)
+
+
+def task_file(tmp_path, tasks) -> str:
+    path = tmp_path / "tasks.jsonl"
+    path.write_text("".join(json.dumps(task) + "\n" for task in tasks))
+    return str(path)
 
 
 def comparable(line: dict) -> dict:
@@ -42,43 +51,74 @@ def comparable(line: dict) -> dict:
     return kept
 
 
-def test_ray_and_local_give_identical_lines(testbed_dist, local_ray):
-    local = list(run_tasks(testbed_dist, MIXED, backend="local", events=Events(None), concurrency=2))
-    distributed = list(run_tasks(testbed_dist, MIXED, backend="ray", events=Events(None)))
-    assert [comparable(line) for line in distributed] == [comparable(line) for line in local]
-    assert [line["index"] for line in distributed] == list(range(len(MIXED)))
-    assert distributed[1]["result"] == 42 and distributed[3]["error"]["type"] == "timeout"
-    assert all(line["worker"]["node_id"] for line in distributed)
+def test_ray_and_local_give_identical_lines(testbed_dist, tmp_path):
+    tasks = task_file(tmp_path, MIXED)
+    local = run_cli(str(testbed_dist), "--task-file", tasks, "-j", "2", "--log-level", "error")
+    distributed = run_cli(str(testbed_dist), "--task-file", tasks, "--backend", "ray", "--log-level", "error")
+    assert local.returncode == distributed.returncode == 1, distributed.stderr[-2000:]
+    local_lines = [json.loads(line) for line in local.stdout.splitlines()]
+    ray_lines = [json.loads(line) for line in distributed.stdout.splitlines()]
+    assert [comparable(line) for line in ray_lines] == [comparable(line) for line in local_lines]
+    by_id = {line.get("id"): line for line in ray_lines}
+    assert by_id["next"]["result"] == 42 and by_id["loop"]["error"]["type"] == "timeout"
+    assert by_id["recurse"]["error"]["type"] == "stack"  # wasm traps work inside Ray workers
+    assert all(line["worker"]["node_id"] and "attempts" not in line for line in ray_lines)
 
 
-def test_a_killed_worker_loses_no_task_and_duplicates_none(testbed_dist, local_ray):
-    tasks = [{"id": i, "op": "sleep", "seconds": 0.2} for i in range(16)]
+def test_a_killed_worker_loses_no_task_and_duplicates_none(testbed_dist, tmp_path):
+    tasks = task_file(tmp_path, [{"id": i, "op": "sleep", "seconds": 0.2} for i in range(16)])
+    process = subprocess.Popen(
+        [*CLI, "run", str(testbed_dist), "--task-file", tasks, "--backend", "ray", "--log-level", "warning"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
     lines = []
-    for line in run_tasks(testbed_dist, tasks, backend="ray", events=Events(None), retries=2):
+    for raw in process.stdout:
+        line = json.loads(raw)
         if not lines:
             os.kill(line["worker"]["pid"], signal.SIGKILL)  # the worker that answered first dies mid-run
         lines.append(line)
+    stderr = process.stderr.read()
+    assert process.wait(timeout=300) == 0, stderr[-2000:]
     assert [line["id"] for line in lines] == list(range(16))
     assert all(line["ok"] and line["result"] == "slept" for line in lines)
     assert any(line.get("attempts", 1) > 1 for line in lines)
+    assert "ray.task.lost" in stderr
 
 
-def test_each_worker_verifies_the_dist_itself(testbed_dist, local_ray, tmp_path):
+def test_each_worker_verifies_the_dist_itself(testbed_dist, tmp_path):
     dist = shutil.copytree(testbed_dist, tmp_path / "dist")
     component = dist / "components" / "echo.wasm"
     data = bytearray(component.read_bytes())
     data[1000] ^= 1
     component.write_bytes(bytes(data))
-    with pytest.raises(VerificationError) as refused:
-        list(run_tasks(dist, MIXED[:1], backend="ray", events=Events(None)))
-    assert "worker on node" in str(refused.value) and "components/echo.wasm" in str(refused.value)
+    done = run_cli(str(dist), "--task", '{"op": "add", "a": 1, "b": 1}', "--backend", "ray")
+    assert done.returncode == 3 and done.stdout == ""
+    assert "worker on node" in done.stderr and "components/echo.wasm: sha256 mismatch" in done.stderr
 
 
-def test_a_bundle_changed_in_transit_is_refused(testbed_dist, local_ray):
-    from wasm_agents.backends.ray import ChainWorker, _bundle
+def test_signature_policy_holds_on_every_worker(example_project, tmp_path):
+    from wasm_agents.build import build
+    from wasm_agents.signing import generate_keypair
 
-    bundle = _bundle(testbed_dist)
-    worker = ChainWorker.remote(bundle[:-1] + bytes([bundle[-1] ^ 1]), hashlib.sha256(bundle).hexdigest(), {})
-    problems = ray.get(worker.ready.remote())["problems"]
-    ray.kill(worker)
-    assert problems and "sha256 mismatch in transit" in problems[0]
+    generate_keypair(tmp_path / "release")
+    generate_keypair(tmp_path / "other")
+    signed = build(example_project, tmp_path / "dist", signing_key=tmp_path / "release.key").dist
+    task = ("--task", '{"op": "multiply", "a": 6, "b": 7}', "--backend", "ray", "--log-level", "error")
+    trusted = run_cli(str(signed), *task, "--trusted-key", str(tmp_path / "release.pub"))
+    assert trusted.returncode == 0 and json.loads(trusted.stdout)["result"] == 42
+    refused = run_cli(str(signed), *task, "--trusted-key", str(tmp_path / "other.pub"))
+    assert refused.returncode == 3 and "worker on node" in refused.stderr and "not trusted" in refused.stderr
+
+
+def test_a_bundle_changed_in_transit_is_refused(testbed_dist):
+    script = f"""
+import hashlib, ray
+from pathlib import Path
+from wasm_agents.backends.ray import ChainWorker, _bundle
+ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False, configure_logging=False)
+bundle = _bundle(Path({str(testbed_dist)!r}))
+worker = ChainWorker.remote(bundle[:-1] + bytes([bundle[-1] ^ 1]), hashlib.sha256(bundle).hexdigest(), {{}})
+print(ray.get(worker.ready.remote())["problems"])
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert "sha256 mismatch in transit" in done.stdout, done.stderr[-2000:]

@@ -3,7 +3,6 @@
 import json
 import os
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
@@ -12,6 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from wasm_agents.backends import BACKENDS
 from wasm_agents.errors import EXIT_AGENT_FAILED, EXIT_BAD_INPUT, EXIT_OK, VerificationError, WasmAgentsError
 from wasm_agents.events import LEVELS, Events
 from wasm_agents.signing import TRUSTED_KEYS_ENV
@@ -178,26 +178,52 @@ def new(name: str, project: Path) -> None:
 @click.option("--events", "events_path", type=click.Path(path_type=Path), help="Write events to FILE instead of stderr.")
 @click.option("--log-level", type=click.Choice(list(LEVELS)), default="info", show_default=True)
 @trusted_key_option
+@click.option("--backend", type=click.Choice(BACKENDS), default="local", show_default=True, help="Run chains in this process, or on Ray (pip install 'wasm-agents[ray]').")
+@click.option("--ray-address", help="With --backend ray: the cluster to join (default: start a local Ray for this run).")
+@click.option("--ray-workers", type=click.IntRange(1, 100_000), help="With --backend ray: worker actors (default: the cluster's CPUs).")
+@click.option("--retries", type=click.IntRange(0, 100), default=2, show_default=True, help="With --backend ray: retries of a task whose worker died.")
 def run(
     dist: Path, task_text: str | None, task_file: Path | None, concurrency: int, events_path: Path | None, log_level: str,
-    trusted_keys: tuple[Path, ...],
+    trusted_keys: tuple[Path, ...], backend: str, ray_address: str | None, ray_workers: int | None, retries: int,
 ) -> None:
     """Verify DIST (and its signature if keys are trusted), then run each task through its agent chain; one JSON result per task on stdout."""
-    from wasm_agents.orchestrator import Runner
+    from wasm_agents.backends import run_tasks
     from wasm_agents.signing import trust_policy
 
     tasks = _read_tasks(task_text, task_file)
-    trust = trust_policy(trusted_keys, os.environ)
+    runner_options = {"trust": trust_policy(trusted_keys, os.environ)}
+    if backend == "ray":
+        options = {"address": ray_address, "workers": ray_workers, "retries": retries, "log_level": log_level}
+    else:
+        options = {"concurrency": concurrency}
+    results = _claim_stdout()
     with _events_stream(events_path) as stream:
-        events = Events(stream, log_level)
         failed = False
-        with Runner(dist, events, trust=trust) as runner, ThreadPoolExecutor(max_workers=concurrency) as pool:
-            for index, (task, result) in enumerate(zip(tasks, pool.map(runner.run, tasks), strict=True)):
-                line = {"index": index, **_task_id(task), **result.to_json()}
-                sys.stdout.write(json.dumps(line) + "\n")
-                sys.stdout.flush()
-                failed |= not result.ok
+        try:
+            lines = run_tasks(dist, tasks, backend=backend, events=Events(stream, log_level), runner_options=runner_options, **options)
+        except ModuleNotFoundError as missing:
+            raise WasmAgentsError(f"--backend {backend}: {missing.name} is not installed (pip install 'wasm-agents[{backend}]')") from None
+        try:
+            for line in lines:
+                results.write(json.dumps(line) + "\n")
+                results.flush()
+                failed |= not line["ok"]
+        except KeyboardInterrupt:
+            lines.close()  # cancels outstanding tasks and stops the workers before exiting
+            raise
     _exit(EXIT_AGENT_FAILED if failed else EXIT_OK)
+
+
+def _claim_stdout() -> TextIO:
+    """Keep stdout for results alone: return a stream on it, and send anything else written there to stderr.
+
+    Libraries print to stdout (Ray's raylet notices, wasmtime-py's callback errors), from Python or C.
+    """
+    sys.stdout.flush()
+    results = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    return results
 
 
 def _read_tasks(task_text: str | None, task_file: Path | None) -> list[Any]:
@@ -222,12 +248,6 @@ def _read_tasks(task_text: str | None, task_file: Path | None) -> list[Any]:
     if not tasks:
         raise WasmAgentsError(f"{task_file}: no tasks")
     return tasks
-
-
-def _task_id(task: Any) -> dict[str, Any]:
-    if isinstance(task, dict) and isinstance(task.get("id"), (str, int)):
-        return {"id": task["id"]}
-    return {}
 
 
 class _events_stream:
