@@ -330,18 +330,19 @@ def native_pythons() -> dict[str, str]:
 def bench_cpu(dist: Path, repeat: int) -> dict:
     """Each kernel in the guest (default limits: epoch deadline on, no fuel) and natively, same code.
 
-    Guest and native runs of the bench's own CPython alternate, so drift in a noisy VM hits both; other
-    CPythons found (closer to the guest's 3.14) run afterwards in subprocesses, for information.
+    Native runs happen in a clean subprocess (in this process the epoch ticker and a heap full of
+    wasmtime objects would slow them), alternating with the guest runs so drift in a noisy VM hits
+    both sides. Other CPythons found (closer to the guest's 3.14) run afterwards, for information.
     """
-    spec = importlib.util.spec_from_file_location("bench_native_kernels", KERNELS_PROJECT / "agent" / "main.py")
-    native_module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(native_module)
     host = platform.python_version()
     out = {"guest": {}, "guest_hop": {}, "native": {host: {}}}
+
+    def native_once(executable: str, kernel: str) -> float:
+        return json.loads(run_process([executable, str(BENCH / "native_kernels.py"), kernel, "1"])[2])[0]
+
     with Runner(dist) as runner:
         for kernel in KERNELS:
-            runner.run({"kernel": kernel})  # warm-up, on both sides
-            native_module.run_kernel(kernel)
+            runner.run({"kernel": kernel})  # warm-up; native_kernels.py warms up too
             inside, hop, native = [], [], []
             for _ in range(repeat):
                 time.sleep(0.02)  # the pool refills off the clock
@@ -350,7 +351,7 @@ def bench_cpu(dist: Path, repeat: int) -> dict:
                     raise RuntimeError(f"kernel {kernel} failed: {result.error}")
                 inside.append(result.result["ms"])
                 hop.append(result.hops[0].duration_ms)
-                native.append(native_module.run_kernel(kernel)["ms"])
+                native.append(native_once(sys.executable, kernel))
             out["guest"][kernel] = inside
             out["guest_hop"][kernel] = hop
             out["native"][host][kernel] = native
@@ -529,7 +530,7 @@ def assemble(raw: dict, started: float) -> dict:
         **summary(geo), "native_python": host, "kernels": per_kernel,
         "geomean_vs": {v: round(geometric_mean([per_kernel[k][f"ratio_vs_{v}"] for k in KERNELS]), 3) for v in native_versions},
         "holds": f"geometric mean over the kernels of guest time (timed inside the guest) / native CPython {host}; "
-                 "min/max over the repetitions (guest and native runs alternate)",
+                 "min/max over the repetitions (guest runs and native runs in a clean subprocess alternate)",
     }
 
     out["build_cold_s"] = {**summary(raw["build_cold"]), "holds": "wasm-agents build as a process, empty XDG_CACHE_HOME (wheels, pip cache, components cold)"} if raw["build_cold"] else {"skipped": "--no-cold-build"}
