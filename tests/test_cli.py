@@ -16,7 +16,7 @@ def wasm_agents(*args: str, **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=300, **kwargs)
 
 
-@pytest.mark.parametrize("command", ["build", "verify", "inspect", "new", "run"])
+@pytest.mark.parametrize("command", ["build", "verify", "inspect", "new", "run", "keygen"])
 def test_every_command_has_help(command):
     done = wasm_agents(command, "--help")
     assert done.returncode == 0 and "Usage:" in done.stdout
