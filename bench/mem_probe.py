@@ -25,7 +25,7 @@ def main() -> None:
     dist, agent, count = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
     with Runner(dist, warm=0) as runner:
         spec = runner.project.agents[agent]
-        make = lambda: prepare(runner._engines, runner._components[agent], spec.limits, runner._mounts_for(spec))  # noqa: E731
+        make = lambda: prepare(runner._engines, runner._components[agent], spec.limits, runner._mounts_for(spec))
         make().close()  # first use: linker, lazily made host state; not per instance
         gc.collect()
         baseline = rss_mb()

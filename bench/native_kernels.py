@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "projects" / "kernels" / "agent"))
-from main import run_kernel  # noqa: E402  the agent's own module
+from main import run_kernel  # the agent's own module, from the path set above
 
 if __name__ == "__main__":
     name, repeat = sys.argv[1], int(sys.argv[2])

@@ -150,7 +150,7 @@ def summarise(raw: Path) -> dict:
         for name in set(frames):
             inclusive[name] += n
         leaf[frames[-1]] += n
-    share = lambda c: [(name, round(100 * n / total, 1)) for name, n in c.most_common(60)]  # noqa: E731
+    share = lambda c: [(name, round(100 * n / total, 1)) for name, n in c.most_common(60)]
     return {"samples": total, "inclusive_pct": share(inclusive), "self_pct": share(leaf), "raw": str(raw)}
 
 

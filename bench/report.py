@@ -83,7 +83,7 @@ def main() -> None:
             entry = out[key]
             rows.append(f"| {label} | {entry['median']:.4g} | {entry['min']:.4g} – {entry['max']:.4g} | {'' if ratio is None else f'{ratio:g}×'} |")
         py_cpu = out["pyodide_cpu_ratio_vs_native"]
-        rows.append(f"| Pyodide/Node: CPU kernels / native (geomean; "
+        rows.append("| Pyodide/Node: CPU kernels / native (geomean; "
                     + ", ".join(f"{k} {v:g}" for k, v in py_cpu["kernels"].items()) + f") | {py_cpu['median']:g} | | {vs['cpu']:g}× |")
         rows.append(f"| process speed-up: Pyodide process / `wasm-agents run` | {out['process_speedup_vs_pyodide']['median']:g}× | "
                     f"{out['process_speedup_vs_pyodide']['min']:g} – {out['process_speedup_vs_pyodide']['max']:g} | target ≥ 20× |")

@@ -29,7 +29,6 @@ from pathlib import Path
 from wasm_agents.build import build
 from wasm_agents.orchestrator import Runner
 from wasm_agents.sandbox import WARM_UP
-from wasm_agents.sandbox.pool import prepare
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -82,10 +81,11 @@ def run_process(argv: list[str], env: dict | None = None, cwd: Path | None = Non
     """
     rss_file = None
     if peak_rss:
-        rss_file = tempfile.NamedTemporaryFile(suffix=".json", delete=False).name
+        handle, rss_file = tempfile.mkstemp(suffix=".json")
+        os.close(handle)
         argv = [sys.executable, str(BENCH / "peak_rss.py"), rss_file, *argv]
     start = time.perf_counter()
-    done = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, cwd=cwd)
+    done = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, cwd=cwd, check=False)
     elapsed = ms_since(start)
     text = done.stdout.decode()
     if done.returncode != 0:
@@ -126,7 +126,7 @@ def machine() -> dict:
         "wasmtime": package("wasmtime"),
         "componentize-py": package("componentize-py"),
         "guest_python": "3.14 (componentize-py)",
-        "node": subprocess.run([node, "--version"], capture_output=True, text=True).stdout.strip() if node else None,
+        "node": subprocess.run([node, "--version"], capture_output=True, text=True, check=False).stdout.strip() if node else None,
         "pyodide": PYODIDE_VERSION if node else None,
     }
 
@@ -320,7 +320,7 @@ def native_pythons() -> dict[str, str]:
         if not candidate:
             continue
         probe = subprocess.run([str(candidate), "-c", "import platform; print(platform.python_version())"],
-                               capture_output=True, text=True)
+                               capture_output=True, text=True, check=False)
         if probe.returncode == 0 and probe.stdout.strip() not in found:
             found[probe.stdout.strip()] = str(candidate)
             break
@@ -414,7 +414,7 @@ def bench_pyodide(repeat: int, work: Path) -> dict:
     prefix.mkdir()
     (prefix / "package.json").write_text('{"name": "bench-pyodide", "private": true}')
     install = subprocess.run([npm, "install", "--no-audit", "--no-fund", f"pyodide@{PYODIDE_VERSION}"],
-                             cwd=prefix, capture_output=True, text=True)
+                             cwd=prefix, capture_output=True, text=True, check=False)
     if install.returncode != 0:
         return {"skipped": f"npm install pyodide failed: {install.stderr[-300:]}"}
     pyodide_dir = prefix / "node_modules" / "pyodide"
@@ -422,7 +422,7 @@ def bench_pyodide(repeat: int, work: Path) -> dict:
     # part of the npm package and Pyodide's CDN is out of reach, so they are unpacked into its site-packages.
     wheels = work / "pyodide-wheels"
     fetch = subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
-                            "-d", str(wheels), "python-dateutil==2.9.0.post0", "six==1.17.0"], capture_output=True, text=True)
+                            "-d", str(wheels), "python-dateutil==2.9.0.post0", "six==1.17.0"], capture_output=True, text=True, check=False)
     if fetch.returncode != 0:
         return {"skipped": f"pip download of the root agent's wheels failed: {fetch.stderr[-300:]}"}
     script = BENCH / "pyodide" / "chain.mjs"
@@ -473,7 +473,7 @@ def geometric_mean(values: list[float]) -> float:
 
 def assemble(raw: dict, started: float) -> dict:
     latency = raw["latency"]
-    out: dict = {"generated": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+    out: dict = {"generated": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")}
     out["machine"] = raw["machine"]
 
     no_pool = latency["no_pool"]
@@ -562,7 +562,7 @@ def assemble(raw: dict, started: float) -> dict:
         out["pyodide_cpu_ratio_vs_native"] = {"median": round(geometric_mean(list(theirs.values())), 3), "kernels": theirs,
                                               "kernels_ms": {k: summary(v) for k, v in pyodide["kernels_ms"].items()},
                                               "holds": f"geometric mean of Pyodide time / native CPython {host}, same kernels"}
-        med = lambda key: out[key]["median"]  # noqa: E731
+        med = lambda key: out[key]["median"]
         out["ratios_vs_pyodide"] = {
             "cold_start": round(med("cold_start_ms") / med("pyodide_cold_start_ms"), 5),
             "chain": round(med("chain_ms") / med("pyodide_chain_ms"), 2),
