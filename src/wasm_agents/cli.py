@@ -7,16 +7,12 @@ from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
 import click
-from rich.console import Console
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from wasm_agents.backends import BACKENDS
 from wasm_agents.errors import EXIT_AGENT_FAILED, EXIT_BAD_INPUT, EXIT_OK, VerificationError, WasmAgentsError
 from wasm_agents.events import LEVELS, Events
 from wasm_agents.signing import TRUSTED_KEYS_ENV
 
-stderr = Console(stderr=True)
 
 trusted_key_option = click.option(
     "--trusted-key",
@@ -65,6 +61,10 @@ def build(
             signed_by=result.manifest.signed_by,
         )
         return
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    stderr = Console(stderr=True)
     with Progress(
         SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
         TimeElapsedColumn(), console=stderr, disable=quiet, transient=False,
@@ -133,6 +133,9 @@ def inspect(dist: Path, as_json: bool, trusted_keys: tuple[Path, ...]) -> None:
     if as_json:
         click.echo(json.dumps(description, indent=2, sort_keys=True))
         return
+    from rich.console import Console
+    from rich.table import Table
+
     console = Console()
     agents = Table(title=f"Agents (chain: {' -> '.join(description['chain']['order'])})")
     for column in ("agent", "folder", "limits", "may delegate to", "dependencies", "component"):
@@ -282,10 +285,10 @@ def main() -> NoReturn:
         code = cli.main(standalone_mode=False)
     except VerificationError as error:
         for problem in error.problems:
-            stderr.print(f"error: {problem}", markup=False, highlight=False, soft_wrap=True)
+            click.echo(f"error: {problem}", err=True)
         _exit(error.exit_code)
     except WasmAgentsError as error:
-        stderr.print(f"error: {error}", markup=False, highlight=False, soft_wrap=True)
+        click.echo(f"error: {error}", err=True)
         _exit(error.exit_code)
     except click.exceptions.Exit as done:
         _exit(done.exit_code)
@@ -293,7 +296,7 @@ def main() -> NoReturn:
         error.show()
         _exit(EXIT_BAD_INPUT)
     except click.exceptions.Abort:
-        stderr.print("aborted")
+        click.echo("aborted", err=True)
         _exit(130)
     except KeyboardInterrupt:
         _exit(130)

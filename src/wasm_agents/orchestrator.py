@@ -123,6 +123,8 @@ class Runner:
         self.events.emit("chain.start", "debug", trace_id=chain.run_id)
         root = self.project.policy.order[0]
         outcome = self._invoke(chain, root, json.dumps(task), None)
+        for hop in chain.hops:  # refill once the chain is done, so making sandboxes never slows its hops
+            self._pool.refill(hop.agent)
         result = ChainResult(run_id=chain.run_id, ok=outcome.ok, hops=chain.hops)
         if outcome.ok:
             try:
@@ -179,7 +181,6 @@ class Runner:
             on_output=lambda stream, text: self.events.emit(f"agent.{stream}", "info", agent=name, text=text, **span),
         )
         outcome = invoke(partial(self._pool.take, name), invocation, config_json, deadline)
-        self._pool.refill(name)
         hop = Hop(
             agent=name,
             span_id=frame.span_id,

@@ -5,6 +5,8 @@ the public key (`<name>.pub`). A key id is the first 16 hex digits of the SHA256
 public key. A signature covers the exact bytes of manifest.json, which covers every other file.
 """
 
+from __future__ import annotations
+
 import base64
 import binascii
 import hashlib
@@ -15,11 +17,10 @@ import stat
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+if TYPE_CHECKING:  # cryptography is imported where it is used: `run` on an unsigned dist never needs it
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from wasm_agents.errors import WasmAgentsError
 
@@ -115,6 +116,9 @@ class TrustPolicy:
         raw = self.keys.get(signature.key_id)
         if raw is None:
             return f"signed by key {signature.key_id}, which is not trusted ({self.describe()})"
+        from cryptography.exceptions import InvalidSignature
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
         try:
             Ed25519PublicKey.from_public_bytes(raw).verify(signature.signature, data)
         except InvalidSignature:
@@ -150,6 +154,9 @@ def sign(data: bytes, private: Ed25519PrivateKey) -> Signature:
 
 def generate_keypair(stem: Path) -> str:
     """Write a new key pair to `stem`.key (mode 600) and `stem`.pub, refusing to overwrite; return its key id."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     private_path, public_path = Path(f"{stem}{PRIVATE_SUFFIX}"), Path(f"{stem}{PUBLIC_SUFFIX}")
     for path in (private_path, public_path):
         if os.path.lexists(path):
@@ -165,6 +172,9 @@ def generate_keypair(stem: Path) -> str:
 
 def load_private_key(path: Path) -> Ed25519PrivateKey:
     """Read the private key at `path`, refusing a file that others than its owner may read."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     data, mode = _read_key_file(path)
     if os.name == "posix" and mode & 0o077:
         raise WasmAgentsError(
@@ -184,6 +194,9 @@ def load_private_key(path: Path) -> Ed25519PrivateKey:
 
 def load_public_key(path: Path) -> Ed25519PublicKey:
     """Read the public key at `path`."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
     data, _ = _read_key_file(path)
     if b"PRIVATE KEY" in data:
         raise WasmAgentsError(f"{path}: is a private key; trust the public key ({PUBLIC_SUFFIX} file) instead")
@@ -198,6 +211,8 @@ def load_public_key(path: Path) -> Ed25519PublicKey:
 
 def _raw(public: Ed25519PublicKey) -> bytes:
     """Return the 32 raw bytes of `public`."""
+    from cryptography.hazmat.primitives import serialization
+
     return public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 
 
