@@ -295,6 +295,19 @@ def bench_cli_run(dist: Path, repeat: int) -> tuple[list[float], list[float]]:
 # --- memory ------------------------------------------------------------------------------------------
 
 
+def bench_ray(dist: Path, chains: int) -> dict:
+    """Chains per second on a local Ray (1 and 2 workers); skipped when ray is not installed."""
+    try:
+        import ray  # noqa: F401 - only to know whether the extra is installed
+    except ImportError:
+        return {"skipped": "ray is not installed (pip install 'wasm-agents[ray]')"}
+    done = subprocess.run([sys.executable, str(BENCH / "ray_throughput.py"), str(dist), str(chains)],
+                          capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        return {"skipped": f"failed: {done.stderr.strip().splitlines()[-1] if done.stderr.strip() else done.returncode}"}
+    return json.loads(done.stdout.splitlines()[-1])
+
+
 def bench_memory(dist: Path, repeat: int) -> dict:
     """Process RSS growth per live sandbox with 1, 8, 64 and 256 held at once, each count in fresh processes."""
     out = {}
@@ -497,6 +510,7 @@ def assemble(raw: dict, started: float) -> dict:
 
     wall, rss = raw["cli_run"]
     out["cli_run_ms"] = {**summary(wall), "peak_rss_mb": summary(rss, 1)}
+    out["ray"] = raw.get("ray", {"skipped": "not measured"})
 
     by_concurrency = {c: summary(raw["throughput"][c], 1) for c in map(str, CONCURRENCY)}
     best = max(by_concurrency, key=lambda c: by_concurrency[c]["median"])
@@ -649,6 +663,12 @@ def table(out: dict) -> str:
         row("process speed-up vs Pyodide (x)", out["process_speedup_vs_pyodide"], "process_speedup_vs_pyodide")
     else:
         rows.append(("Pyodide baseline", "skipped", "", "", "", out.get("pyodide", {}).get("skipped", "")))
+    for workers, entry in out["ray"].items():
+        if isinstance(entry, dict):
+            rows.append((f"Ray, {workers} worker(s): chains/s steady (first line s)",
+                         f"{entry['steady_chains_per_s']:g}", f"({entry['first_line_s']:g} s)", "", "", ""))
+    if "skipped" in out["ray"]:
+        rows.append(("Ray backend", "skipped", "", "", "", out["ray"]["skipped"]))
     widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(str(cell).ljust(width) for cell, width in zip(r, widths, strict=True)).rstrip() for r in rows]
     lines.insert(1, "-" * len(lines[0]))
@@ -690,6 +710,8 @@ def main() -> None:
         raw["throughput"] = bench_throughput(dist, repeat, 100 if args.quick else 200)
         log("wasm-agents run as a process")
         raw["cli_run"] = bench_cli_run(dist, 10)
+        log("Ray backend: 1 and 2 workers (child process)")
+        raw["ray"] = bench_ray(dist, 200 if args.quick else 400)
         log("memory per live instance")
         raw["memory"] = bench_memory(dist, repeat)
         log("CPU kernels: guest and native")
