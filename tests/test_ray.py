@@ -122,3 +122,17 @@ print(ray.get(worker.ready.remote())["problems"])
 """
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert "sha256 mismatch in transit" in done.stdout, done.stderr[-2000:]
+
+
+def test_ctrl_c_cancels_outstanding_tasks_and_exits_cleanly(testbed_dist, tmp_path):
+    tasks = task_file(tmp_path, [{"id": i, "op": "sleep", "seconds": 1} for i in range(60)])
+    process = subprocess.Popen(
+        [*CLI, "run", str(testbed_dist), "--task-file", tasks, "--backend", "ray", "--log-level", "error"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    first = process.stdout.readline()  # the workers are up and running tasks
+    process.send_signal(signal.SIGINT)
+    rest, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr[-2000:]
+    lines = [json.loads(line) for line in [first, *rest.splitlines()]]
+    assert len(lines) < 60 and [line["id"] for line in lines] == list(range(len(lines)))
