@@ -3,16 +3,23 @@
 import json
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
 import click
 
 from wasm_agents.backends import BACKENDS
-from wasm_agents.errors import EXIT_AGENT_FAILED, EXIT_BAD_INPUT, EXIT_OK, VerificationError, WasmAgentsError
+from wasm_agents.errors import (
+    EXIT_AGENT_FAILED,
+    EXIT_BAD_INPUT,
+    EXIT_OK,
+    VerificationError,
+    WasmAgentsError,
+)
 from wasm_agents.events import LEVELS, Events
 from wasm_agents.signing import TRUSTED_KEYS_ENV
-
 
 trusted_key_option = click.option(
     "--trusted-key",
@@ -62,7 +69,13 @@ def build(
         )
         return
     from rich.console import Console
-    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
 
     stderr = Console(stderr=True)
     with Progress(
@@ -253,23 +266,18 @@ def _read_tasks(task_text: str | None, task_file: Path | None) -> list[Any]:
     return tasks
 
 
-class _events_stream:
-    def __init__(self, path: Path | None) -> None:
-        self.path = path
-        self.stream: TextIO | None = None
-
-    def __enter__(self) -> TextIO:
-        if self.path is None:
-            return sys.stderr
-        try:
-            self.stream = self.path.open("a", encoding="utf-8")
-        except OSError as error:
-            raise WasmAgentsError(f"{self.path}: cannot write events: {error}") from None
-        return self.stream
-
-    def __exit__(self, *exc: object) -> None:
-        if self.stream:
-            self.stream.close()
+@contextmanager
+def _events_stream(path: Path | None) -> Iterator[TextIO]:
+    """Where events go: stderr, or FILE (appended to) with --events FILE."""
+    if path is None:
+        yield sys.stderr
+        return
+    try:
+        stream = path.open("a", encoding="utf-8")
+    except OSError as error:
+        raise WasmAgentsError(f"{path}: cannot write events: {error}") from None
+    with stream:
+        yield stream
 
 
 def _exit(code: int) -> NoReturn:
