@@ -92,7 +92,7 @@ def layers(dist: Path) -> dict:
         first, second = [], []
         for _ in range(200):
             box = make()
-            box.on_output = None
+            box.output.to = None
             from wasm_agents.sandbox.engine import current
             from wasm_agents.sandbox.invocation import _running
             current.invocation = stubbed

@@ -216,7 +216,7 @@ def bench_cold_phases(dist: Path, repeat: int) -> dict:
     from wasmtime import Store
 
     from wasm_agents.project import MIB
-    from wasm_agents.sandbox.pool import WARM_UP_TICKS, Sandbox, _wasi_config
+    from wasm_agents.sandbox.pool import WARM_UP_TICKS, GuestOutput, wasi_config
 
     phases = {"store_wasi": [], "instantiate": [], "warm_up_call": [], "run_call": [], "drop": [], "total": []}
     config_json = json.dumps({"task": ADD, "agent": "agent", "run_id": "bench", "settings": {}})
@@ -227,8 +227,7 @@ def bench_cold_phases(dist: Path, repeat: int) -> dict:
         for index in range(repeat + 5):
             t0 = time.perf_counter()
             store = Store(engines.engine(False))
-            sandbox = Sandbox(store=store, run=None, limits=spec.limits, scratch=None)
-            store.set_wasi(_wasi_config(sandbox, mounts))
+            store.set_wasi(wasi_config(GuestOutput(), mounts.data_dir, None))
             store.set_limits(memory_size=spec.limits.memory_mb * MIB)
             store.set_epoch_deadline(WARM_UP_TICKS)
             t1 = time.perf_counter()
@@ -242,7 +241,7 @@ def bench_cold_phases(dist: Path, repeat: int) -> dict:
             run.post_return(store)
             t4 = time.perf_counter()
             assert answer.tag == "ok" and json.loads(answer.payload) == 5, answer
-            del run, instance, sandbox, store
+            del run, instance, store
             t5 = time.perf_counter()
             if index >= 5:  # the first few pay one-off faults
                 for key, value in zip(phases, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t4 - t0), strict=True):

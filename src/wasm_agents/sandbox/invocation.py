@@ -164,7 +164,7 @@ def _run(
             raise _Abandoned
         sandbox = take()
         used.append(sandbox)
-        sandbox.on_output = invocation.output
+        sandbox.output.to = invocation.output
         store = sandbox.store
         if limits.fuel is not None:
             store.set_fuel(limits.fuel)

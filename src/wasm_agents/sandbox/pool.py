@@ -23,15 +23,25 @@ WARM_UP_FUEL = 1_000_000_000
 WARM_UP_TICKS = 10_000_000  # no deadline worth the name: the warm-up runs only the trusted harness
 
 
+class GuestOutput:
+    """Routes a sandbox's stdout/stderr to the invocation that took it; nowhere before (the warm-up writes none)."""
+
+    def __init__(self) -> None:
+        self.to: Callable[[str, bytes], int | None] | None = None
+
+    def write(self, stream: str, data: bytes) -> int | None:
+        """Pass a guest write on; its return value is what the guest's write returns."""
+        return self.to(stream, data) if self.to else None
+
+
 @dataclass
 class Sandbox:
     """One instance of an agent's component in its own Store, ready for exactly one invocation."""
 
     store: Store
     run: Func
-    limits: Limits
+    output: GuestOutput
     scratch: str | None
-    on_output: Callable[[str, bytes], int | None] | None = None  # set by the invocation that takes it
 
     def close(self) -> None:
         """Drop the store (and the instance with it) and remove the scratch folder."""
@@ -52,18 +62,22 @@ def prepare(engines: EngineSet, component: Component, limits: Limits, mounts: Mo
     """Instantiate the component in a fresh Store under `limits` and warm it up."""
     fuel = limits.fuel is not None
     store = Store(engines.engine(fuel))
+    output = GuestOutput()
     scratch = tempfile.mkdtemp(prefix="wasm-agents-scratch-") if mounts.scratch else None
-    sandbox = Sandbox(store=store, run=None, limits=limits, scratch=scratch)  # type: ignore[arg-type]
-    store.set_wasi(_wasi_config(sandbox, mounts))
-    store.set_limits(memory_size=limits.memory_mb * MIB)
-    store.set_epoch_deadline(WARM_UP_TICKS)
-    if fuel:
-        store.set_fuel(WARM_UP_FUEL)
-    instance = engines.linker(fuel).instantiate(store, component)
-    sandbox.run = instance.get_func(store, "run")
-    sandbox.run(store, WARM_UP)
-    sandbox.run.post_return(store)
-    return sandbox
+    try:
+        store.set_wasi(wasi_config(output, mounts.data_dir, scratch))
+        store.set_limits(memory_size=limits.memory_mb * MIB)
+        store.set_epoch_deadline(WARM_UP_TICKS)
+        if fuel:
+            store.set_fuel(WARM_UP_FUEL)
+        run = engines.linker(fuel).instantiate(store, component).get_func(store, "run")
+        run(store, WARM_UP)
+        run.post_return(store)
+    except BaseException:
+        if scratch:
+            shutil.rmtree(scratch, ignore_errors=True)
+        raise
+    return Sandbox(store=store, run=run, output=output, scratch=scratch)
 
 
 class WarmPool:
@@ -122,18 +136,13 @@ class WarmPool:
                     self._stock[name] -= 1
 
 
-def _wasi_config(sandbox: Sandbox, mounts: Mounts) -> WasiConfig:
+def wasi_config(output: GuestOutput, data_dir: str | None, scratch: str | None) -> WasiConfig:
     """Deny by default: no environment, no arguments, no files but the declared mounts, no network."""
     wasi = WasiConfig()
-    wasi.stdout_custom = lambda data: _write(sandbox, "stdout", bytes(data))
-    wasi.stderr_custom = lambda data: _write(sandbox, "stderr", bytes(data))
-    if mounts.data_dir is not None:
-        wasi.preopen_dir(mounts.data_dir, "/data", fs_mutable=False)
-    if sandbox.scratch is not None:
-        wasi.preopen_dir(sandbox.scratch, "/scratch", fs_mutable=True)
+    wasi.stdout_custom = lambda data: output.write("stdout", bytes(data))
+    wasi.stderr_custom = lambda data: output.write("stderr", bytes(data))
+    if data_dir is not None:
+        wasi.preopen_dir(data_dir, "/data", fs_mutable=False)
+    if scratch is not None:
+        wasi.preopen_dir(scratch, "/scratch", fs_mutable=True)
     return wasi
-
-
-def _write(sandbox: Sandbox, stream: str, data: bytes) -> int | None:
-    # Output before an invocation took the sandbox (the warm-up writes none) has nowhere to go.
-    return sandbox.on_output(stream, data) if sandbox.on_output else None
