@@ -9,8 +9,15 @@ from wasm_agents.events import Events
 BACKENDS = ("local", "ray")
 
 
-def run_tasks(dist: Path, tasks: list[Any], *, backend: str = "local", events: Events, **options: Any) -> Iterator[dict[str, Any]]:
-    """Run every task through the chain of `dist`; yield one output line per task, in task order."""
+def run_tasks(
+    dist: Path, tasks: list[Any], *, backend: str = "local", events: Events | None = None, **options: Any
+) -> Iterator[dict[str, Any]]:
+    """Run every task through the chain of `dist`; yield one output line per task, in task order.
+
+    Options: `runner_options` (e.g. `{"trust": policy}`) for both; `concurrency` for local;
+    `address`, `workers`, `retries` and `log_level` for ray.
+    """
+    events = events or Events(None)
     if backend == "local":
         from wasm_agents.backends.local import run_local
 
