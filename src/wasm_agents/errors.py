@@ -34,8 +34,3 @@ class VerificationError(WasmAgentsError):
         self.problems = problems
         super().__init__(problems[0] if len(problems) == 1 else f"{problems[0]} (and {len(problems) - 1} more)")
 
-
-class AgentFailed(WasmAgentsError):
-    """An agent raised, hit a limit, or broke the chain's policy."""
-
-    exit_code = EXIT_AGENT_FAILED

@@ -21,16 +21,15 @@ MIN_WASMTIME_WINDOWS = Version("50.0.3")
 
 
 class EngineSet:
-    """One engine per configuration (with or without fuel), sharing one epoch ticker and one linker each."""
+    """One engine per configuration (with or without fuel), each with one linker, all sharing one epoch ticker."""
 
     def __init__(self) -> None:
         check_wasmtime(version("wasmtime"), sys.platform)
         self._engines: dict[bool, Engine] = {}
         self._linkers: dict[bool, Linker] = {}
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._ticker = threading.Thread(target=self._tick, name="wasm-agents-epoch", daemon=True)
-        self._ticker.start()
+        # Lives as long as the process: engines are process-wide and never released (the CLI leaves by os._exit).
+        threading.Thread(target=self._tick, name="wasm-agents-epoch", daemon=True).start()
 
     def engine(self, fuel: bool) -> Engine:
         """Return the engine for agents with (`fuel=True`) or without a fuel budget."""
@@ -47,17 +46,11 @@ class EngineSet:
                 self._linkers[fuel] = _make_linker(engine)
             return self._linkers[fuel]
 
-    def close(self) -> None:
-        """Stop the ticker and release the engines and linkers, in that order."""
-        self._stop.set()
-        self._ticker.join()
-        self._linkers.clear()
-        self._engines.clear()
-
     def _tick(self) -> None:
         # Catch up on ticks missed while this thread waited for the GIL, so epochs track real time.
         start, ticks = time.monotonic(), 0
-        while not self._stop.wait(EPOCH_TICK_S):
+        while True:
+            time.sleep(EPOCH_TICK_S)
             due = int((time.monotonic() - start) / EPOCH_TICK_S)
             with self._lock:
                 engines = list(self._engines.values())
