@@ -5,7 +5,6 @@ the interpreter's snapshot. A warm-up call that runs only the harness (never age
 off the critical path; the invocation then gets an instance no agent has run in.
 """
 
-import json
 import queue
 import shutil
 import tempfile
@@ -18,7 +17,7 @@ from wasmtime.component import Component, Func
 
 from wasm_agents.project import MIB, Limits
 from wasm_agents.sandbox import WARM_UP
-from wasm_agents.sandbox.engine import EngineSet, current
+from wasm_agents.sandbox.engine import EngineSet
 
 WARM_UP_FUEL = 1_000_000_000
 WARM_UP_TICKS = 10_000_000  # no deadline worth the name: the warm-up runs only the trusted harness
@@ -72,32 +71,13 @@ def prepare(engines: EngineSet, component: Component, limits: Limits, mounts: Mo
         if fuel:
             store.set_fuel(WARM_UP_FUEL)
         run = engines.linker(fuel).instantiate(store, component).get_func(store, "run")
-        caller, current.invocation = getattr(current, "invocation", None), _WARM_UP_HOST
-        try:
-            run(store, WARM_UP)
-            run.post_return(store)
-        finally:
-            current.invocation = caller  # prepare may run inline, on an invocation's own thread
+        run(store, WARM_UP)
+        run.post_return(store)
     except BaseException:
         if scratch:
             shutil.rmtree(scratch, ignore_errors=True)
         raise
     return Sandbox(store=store, run=run, output=output, scratch=scratch)
-
-
-class _WarmUpHost:
-    """Answers the host calls of a warm-up: a refusal for `delegate`, silence for `log`."""
-
-    @staticmethod
-    def host_call(name: str, payload: str) -> tuple[bool, str]:
-        return False, json.dumps({"type": "WarmUp", "message": "no delegation during warm-up"})
-
-    @staticmethod
-    def log(level: str, fields: str) -> None:
-        return None
-
-
-_WARM_UP_HOST = _WarmUpHost()
 
 
 class WarmPool:

@@ -14,7 +14,6 @@ import base64, bisect, collections, copy, csv, dataclasses, datetime, decimal, e
 import functools, hashlib, heapq, io, itertools, math, operator, random, re, statistics  # noqa: E401,F401
 import string, textwrap, time, types, typing, unicodedata, uuid, urllib.parse  # noqa: E401,F401
 
-import wasm_agents_sdk
 import wit_world
 from componentize_py_types import Err
 
@@ -27,13 +26,7 @@ WARM_UP = "wasm-agents:warm-up"  # as in wasm_agents.sandbox: the host warms fre
 class WitWorld(wit_world.WitWorld):
     def run(self, input: str) -> str:
         if input == WARM_UP:
-            # Touch what every real call touches, the SDK's calls to the host included, so their page
-            # faults happen before a task arrives. The host answers the warm-up's calls itself.
-            wasm_agents_sdk.log("debug", "warm-up")
-            try:
-                wasm_agents_sdk.delegate(None)
-            except wasm_agents_sdk.DelegationError:
-                pass
+            # Touch what every real call touches, so its page faults happen before a task arrives.
             return json.dumps(json.loads('{"task": {"a": [1, 2.5, "x", null, true]}, "settings": {}}'))
         try:
             config = json.loads(input)
