@@ -1,5 +1,7 @@
-"""Where wasm-agents keeps its caches (XDG on Linux)."""
+"""Where wasm-agents keeps its caches (XDG on Linux), and how it writes files there and elsewhere."""
 
+import os
+import tempfile
 from pathlib import Path
 
 import platformdirs
@@ -10,3 +12,19 @@ def cache_dir(kind: str) -> Path:
     path = Path(platformdirs.user_cache_dir("wasm-agents")) / kind
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write `data` to `path` (mode 0644) through a temporary file in the same folder and os.replace.
+
+    Readers, and other processes or threads writing the same path, see the old file or the new one,
+    never a part of either.
+    """
+    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False) as file:
+        file.write(data)
+    try:
+        os.chmod(file.name, 0o644)  # NamedTemporaryFile creates 0600; these are ordinary files
+        os.replace(file.name, path)
+    except OSError:
+        os.unlink(file.name)
+        raise

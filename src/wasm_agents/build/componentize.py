@@ -11,7 +11,7 @@ from pathlib import Path
 
 from wasm_agents.artifacts import sha256_file
 from wasm_agents.errors import BuildError
-from wasm_agents.paths import cache_dir
+from wasm_agents.paths import cache_dir, write_atomically
 from wasm_agents.sandbox import GUEST_DIR, HARNESS_MODULE, WIT_DIR, WORLD
 
 # Changes whenever the way components are made changes, so the cache never serves an older recipe's output.
@@ -40,7 +40,7 @@ def componentize(agent_name: str, code_dir: Path, site_packages: Path, output: P
         process = subprocess.run(command, capture_output=True, text=True, cwd=work, env=_hermetic_env(work_path))
         if process.returncode != 0 or not built.is_file():
             raise BuildError(f"agent '{agent_name}': componentize-py failed: {_reason(process.stderr)}")
-        _publish(built, cached)
+        write_atomically(cached, built.read_bytes())
     shutil.copyfile(cached, output)
     return False
 
@@ -53,12 +53,6 @@ def inputs_key(code_dir: Path, site_packages: Path) -> str:
         for path in sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
             digest.update(f"{label}/{path.relative_to(root).as_posix()}\0{sha256_file(path)}\n".encode())
     return digest.hexdigest()
-
-
-def _publish(built: Path, cached: Path) -> None:
-    temporary = cached.with_name(f".{cached.name}.{os.getpid()}.tmp")
-    shutil.copyfile(built, temporary)
-    os.replace(temporary, cached)
 
 
 def _hermetic_env(work: Path) -> dict[str, str]:

@@ -5,8 +5,6 @@ key binds the component's SHA256, the wasmtime version and the engine configurat
 """
 
 import hashlib
-import os
-import tempfile
 from importlib.metadata import version
 from pathlib import Path
 
@@ -14,7 +12,7 @@ from wasmtime import Engine
 from wasmtime.component import Component
 
 from wasm_agents.errors import VerificationError
-from wasm_agents.paths import cache_dir
+from wasm_agents.paths import cache_dir, write_atomically
 from wasm_agents.sandbox.engine import config_fingerprint
 
 
@@ -28,9 +26,7 @@ def load_component(engine: Engine, path: Path, sha256: str, fuel: bool) -> Compo
     if actual != sha256:  # the file changed after verification: compile only what was verified
         raise VerificationError([f"{path.name}: sha256 mismatch: expected {sha256}, got {actual}"])
     component = Component(engine, data)
-    with tempfile.NamedTemporaryFile(dir=compiled.parent, prefix=f".{compiled.name}.", delete=False) as temporary:
-        temporary.write(component.serialize())
-    os.replace(temporary.name, compiled)
+    write_atomically(compiled, component.serialize())
     return component
 
 
