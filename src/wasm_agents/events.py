@@ -40,7 +40,6 @@ class Events:
             self._stream.write(line)
             self._stream.flush()
 
-
     def forward(self, line: str, extra: dict[str, Any]) -> None:
         """Re-emit an event line written elsewhere (e.g. on a Ray worker), adding `extra` fields."""
         if self._stream is None:

