@@ -45,6 +45,12 @@ def test_config_carries_task_agent_and_settings(testbed_runner):
     assert result.result == {"settings": {"greeting": "hello"}, "agent": "agent"}
 
 
+def test_guest_marker_environment_is_the_one_vendoring_assumes(testbed_runner):
+    from wasm_agents.build.vendor import GUEST_MARKERS
+
+    assert testbed_runner.run({"op": "markers"}).result == GUEST_MARKERS
+
+
 def run_error(runner, task):
     result = runner.run(task)
     assert not result.ok, result

@@ -142,6 +142,16 @@ def test_changed_requirements_rewrite_the_lock(resolved: tuple[Path, Path, list[
     assert lock.count("--hash=sha256:") == 2
 
 
+def test_markers_are_evaluated_for_the_guest_not_the_host(tmp_path: Path) -> None:
+    # The host is CPython 3.11+ on Linux, the guest CPython 3.14 on WASI: tomli is for old Pythons only,
+    # six is asked for on WASI only, and anyio 4.9.0 wants typing_extensions below Python 3.13 only.
+    (tmp_path / "requirements.txt").write_text(
+        'tomli; python_version < "3.12"\nsix; sys_platform == "wasi"\nanyio==4.9.0\n'
+    )
+    names = [wheel.name for wheel in vendor("markers", tmp_path, tmp_path / "site")]
+    assert names == ["anyio", "idna", "six", "sniffio"]
+
+
 @pytest.mark.parametrize(
     ("requirement", "names"),
     [("markupsafe", ["markupsafe"]), ("jinja2==3.1.6", ["markupsafe", "jinja2"])],

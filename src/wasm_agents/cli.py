@@ -97,7 +97,8 @@ def build(
             bars.update(task, total=bars.tasks[task].completed)
     if not quiet:
         signed = f", signed by key {result.manifest.signed_by}" if result.manifest.signed_by else ""
-        stderr.print(f"Built {len(result.manifest.project['agents'])} agents into {result.dist}{signed} in {result.seconds:.1f} s")
+        count = len(result.manifest.project["agents"])
+        stderr.print(f"Built {count} agent{'s' if count != 1 else ''} into {result.dist}{signed} in {result.seconds:.1f} s")
 
 
 @cli.command()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -42,6 +43,22 @@ PIP_TARGET_ARGS = [
     "--platform", "any",
     *(arg for platform in WASI_PLATFORMS for arg in ("--platform", platform)),
 ]  # fmt: skip
+
+# The guest's PEP 508 marker environment, as CPython 3.14.0 of componentize-py 0.25.1 reports it
+# (checked against a real guest by tests/test_run.py): pip evaluates markers with it, not the host's.
+GUEST_MARKERS = {
+    "implementation_name": "cpython",
+    "implementation_version": "3.14.0",
+    "os_name": "posix",
+    "platform_machine": "wasm32",
+    "platform_python_implementation": "CPython",
+    "platform_release": "0.0.0",
+    "platform_system": "wasi",
+    "platform_version": "0.0.0",
+    "python_full_version": "3.14.0",
+    "python_version": "3.14",
+    "sys_platform": "wasi",
+}
 
 LOCK_HEADER = "# wasm-agents lock v1; requirements.txt sha256={}"
 _LOCK_HEADER_RE = re.compile(r"# wasm-agents lock v1; requirements\.txt sha256=([0-9a-f]{64})")
@@ -247,7 +264,7 @@ def _store_in_cache(path: Path, sha256: str) -> Path:
 def _pip_download(agent_name: str, args: list[str], dest: Path, *, cwd: Path) -> None:
     """Run `pip download` for the guest interpreter into `dest`, turning failures into one-line VendorErrors."""
     command = [
-        sys.executable, "-m", "pip", "download", *PIP_TARGET_ARGS,
+        sys.executable, "-m", "wasm_agents.build.guest_pip", json.dumps(GUEST_MARKERS), "download", *PIP_TARGET_ARGS,
         "--dest", str(dest), "--no-input", "--disable-pip-version-check", *args,
     ]  # fmt: skip
     result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=False)

@@ -1,6 +1,7 @@
 """A root agent that does whatever the task says: well-behaved or hostile."""
 
 import os
+import platform
 import sys
 import time
 
@@ -58,6 +59,20 @@ class Probe:
             return down(0)
         if op == "exit":
             os._exit(7)
+        if op == "markers":  # the PEP 508 environment, as vendoring assumes it (build/vendor.py GUEST_MARKERS)
+            return {
+                "implementation_name": sys.implementation.name,
+                "implementation_version": platform.python_version(),
+                "os_name": os.name,
+                "platform_machine": platform.machine(),
+                "platform_python_implementation": platform.python_implementation(),
+                "platform_release": platform.release(),
+                "platform_system": platform.system(),
+                "platform_version": platform.version(),
+                "python_full_version": platform.python_version(),
+                "python_version": ".".join(platform.python_version_tuple()[:2]),
+                "sys_platform": sys.platform,
+            }
         if op == "env":
             return dict(os.environ)
         if op == "listdir":
