@@ -166,6 +166,12 @@ def test_package_without_sandbox_wheel_refused_by_name(requirement: str, names: 
     assert not (tmp_path / "requirements.lock").exists()
 
 
+def test_misspelt_package_is_named_as_not_on_the_index(tmp_path: Path) -> None:
+    (tmp_path / "requirements.txt").write_text("python-dateutill\n")
+    with pytest.raises(VendorError, match=r"^typo: python-dateutill was not found on the package index \(is the name spelled right\?\)$"):
+        vendor("typo", tmp_path, tmp_path / "site")
+
+
 @pytest.mark.parametrize(
     "line",
     [

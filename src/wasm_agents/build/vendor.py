@@ -282,13 +282,22 @@ def _pip_failure(agent_name: str, output: str) -> VendorError:
         return VendorError(f"{agent_name}: no version of {found[1]} matches; versions with sandbox wheels: {found[2]}")
     missing = re.search(r"No matching distribution found for (\S+)(?: \(from ([^)]+)\))?", output)
     if missing:
+        name = _project_name(missing[1])
+        if not missing[2] and not _on_index(name):
+            return VendorError(f"{agent_name}: {name} was not found on the package index (is the name spelled right?)")
         needed_by = f" (required by {missing[2]})" if missing[2] else ""
-        return VendorError(f"{agent_name}: {_project_name(missing[1])}{needed_by} has {_NOT_IN_SANDBOX}")
+        return VendorError(f"{agent_name}: {name}{needed_by} has {_NOT_IN_SANDBOX}")
     conflict = re.search(r"no matching distributions available for your environment:\n((?:[ \t]+\S+\n?)+)", output)
     if conflict:
         names = ", ".join(conflict[1].split())
         return VendorError(f"{agent_name}: {names} {'has' if ',' not in names else 'have'} {_NOT_IN_SANDBOX}")
     return VendorError(f"{agent_name}: pip download failed: {last}")
+
+
+def _on_index(name: str) -> bool:
+    """True when the package index has any release of `name`, for any platform (a wrong name has none)."""
+    command = [sys.executable, "-m", "pip", "index", "versions", "--pre", "--no-input", "--disable-pip-version-check", name]
+    return subprocess.run(command, capture_output=True, text=True, check=False).returncode == 0
 
 
 def _last_error_line(output: str) -> str:
