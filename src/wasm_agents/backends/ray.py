@@ -12,6 +12,7 @@ import shutil
 import tarfile
 import tempfile
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,9 @@ from wasm_agents.backends import output_line
 from wasm_agents.errors import VerificationError, WasmAgentsError
 from wasm_agents.events import Events
 
-IN_FLIGHT_PER_WORKER = 2
+IN_FLIGHT_PER_WORKER = 2  # batches queued on a worker, so it never waits for the driver between two
+CHAINS_AT_ONCE = 2  # chains of a batch a worker runs at once, as `run --concurrency` does locally
+MAX_BATCH = 16  # chains per Ray call: batching pays Ray's per-call cost once for many chains
 
 
 @ray.remote
@@ -38,6 +41,7 @@ class ChainWorker:
         self.workdir = Path(tempfile.mkdtemp(prefix="wasm-agents-ray-"))
         self.buffer = io.StringIO()
         self.runner = None
+        self.pool = ThreadPoolExecutor(CHAINS_AT_ONCE, thread_name_prefix="wasm-agents-chain")
         actual = hashlib.sha256(bundle).hexdigest()
         if actual != sha256:
             self.problems = [f"dist bundle: sha256 mismatch in transit: expected {sha256}, got {actual}"]
@@ -55,17 +59,18 @@ class ChainWorker:
         """Report this worker's identity and whether its dist verified."""
         return {"node_id": self.node_id, "pid": os.getpid(), "problems": self.problems}
 
-    def run(self, task: Any) -> dict[str, Any]:
-        """Run one chain; return its result and the events it emitted."""
+    def run(self, tasks: list[Any]) -> dict[str, Any]:
+        """Run a batch of chains; return their results in order and the events they emitted."""
         assert self.runner is not None, "run() on a worker whose dist did not verify"
-        result = self.runner.run(task).to_json()
-        events = self.buffer.getvalue()  # calls on one actor run one at a time: these are this task's events
+        results = [result.to_json() for result in self.pool.map(self.runner.run, tasks)]
+        events = self.buffer.getvalue()  # calls on one actor run one at a time: these are this batch's events
         self.buffer.seek(0)
         self.buffer.truncate()
-        return {"result": result, "events": events, "node_id": self.node_id, "pid": os.getpid()}
+        return {"results": results, "events": events, "node_id": self.node_id, "pid": os.getpid()}
 
     def close(self) -> None:
         """Release the runner and remove the unpacked dist."""
+        self.pool.shutdown()
         if self.runner is not None:
             self.runner.close()
         shutil.rmtree(self.workdir, ignore_errors=True)
@@ -108,9 +113,11 @@ class _Schedule:
         self.retries = retries
         self.options = options
         self.size = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
+        # At least ~4 batches per worker, so the work stays spread when chains take unequal time.
+        self.batch = max(1, min(MAX_BATCH, len(tasks) // (4 * self.size)))
         self.workers: list[Any] = []
         self.attempts = [0] * len(tasks)
-        self.pending: dict[Any, tuple[int, Any]] = {}  # object ref -> (task index, worker)
+        self.pending: dict[Any, tuple[list[int], Any]] = {}  # object ref -> (task indexes, worker)
         self.done: dict[int, dict[str, Any]] = {}
 
     def run(self) -> Iterator[dict[str, Any]]:
@@ -121,20 +128,22 @@ class _Schedule:
         try:
             while released < len(self.tasks):
                 while queue and len(self.pending) < IN_FLIGHT_PER_WORKER * len(self.workers):
-                    self._submit(queue.pop(0))
+                    self._submit(queue[: self.batch])
+                    del queue[: self.batch]
                 ready, _ = ray.wait(list(self.pending), num_returns=1)
                 for ref in ready:
-                    index, worker = self.pending.pop(ref)
+                    indexes, worker = self.pending.pop(ref)
                     try:
                         answer = ray.get(ref)
                     except RayActorError as lost:
-                        queue[:0] = self._lost(index, worker, lost)
+                        queue[:0] = self._lost(indexes, worker, lost)
                         continue
                     self._forward_events(answer)
-                    line = {**answer["result"], "worker": {"node_id": answer["node_id"], "pid": answer["pid"]}}
-                    if self.attempts[index] > 1:
-                        line["attempts"] = self.attempts[index]
-                    self.done[index] = output_line(index, self.tasks[index], line)
+                    for index, result in zip(indexes, answer["results"], strict=True):
+                        line = {**result, "worker": {"node_id": answer["node_id"], "pid": answer["pid"]}}
+                        if self.attempts[index] > 1:
+                            line["attempts"] = self.attempts[index]
+                        self.done[index] = output_line(index, self.tasks[index], line)
                 while released in self.done:
                     yield self.done.pop(released)
                     released += 1
@@ -161,22 +170,26 @@ class _Schedule:
             pass  # a dead or stuck worker is killed all the same
         ray.kill(worker)
 
-    def _submit(self, index: int) -> None:
+    def _submit(self, indexes: list[int]) -> None:
         worker = min(self.workers, key=lambda w: sum(1 for _, busy in self.pending.values() if busy is w))
-        self.attempts[index] += 1
-        self.pending[worker.run.remote(self.tasks[index])] = (index, worker)
+        for index in indexes:
+            self.attempts[index] += 1
+        self.pending[worker.run.remote([self.tasks[index] for index in indexes])] = (indexes, worker)
 
-    def _lost(self, index: int, worker: Any, lost: Exception) -> list[int]:
-        """A worker died under a task: replace the worker, then retry the task or report it failed."""
+    def _lost(self, indexes: list[int], worker: Any, lost: Exception) -> list[int]:
+        """A worker died under a batch: replace the worker, then retry each task or report it failed."""
         if worker in self.workers:
             self.workers[self.workers.index(worker)] = self._start_worker()
-        message = f"Ray worker lost while running task {index}: {str(lost).splitlines()[0]}"
-        self.events.emit("ray.task.lost", "warning", index=index, attempt=self.attempts[index], message=message)
-        if self.attempts[index] <= self.retries:
-            return [index]
-        error = {"type": "WorkerLost", "message": f"{message} (gave up after {self.attempts[index]} attempts)"}
-        self.done[index] = output_line(index, self.tasks[index], {"ok": False, "error": error, "attempts": self.attempts[index]})
-        return []
+        retried = []
+        for index in indexes:
+            message = f"Ray worker lost while running task {index}: {str(lost).splitlines()[0]}"
+            self.events.emit("ray.task.lost", "warning", index=index, attempt=self.attempts[index], message=message)
+            if self.attempts[index] <= self.retries:
+                retried.append(index)
+                continue
+            error = {"type": "WorkerLost", "message": f"{message} (gave up after {self.attempts[index]} attempts)"}
+            self.done[index] = output_line(index, self.tasks[index], {"ok": False, "error": error, "attempts": self.attempts[index]})
+        return retried
 
     def _forward_events(self, answer: dict[str, Any]) -> None:
         for line in answer["events"].splitlines():
