@@ -74,11 +74,18 @@ def test_each_limit_and_failure_has_its_own_error(testbed_runner, task, kind, wo
     assert testbed_runner.run({"op": "add", "a": 1, "b": 1}).result == 2
 
 
-def test_sleeping_guest_is_stopped_at_its_deadline(testbed_runner):
+def test_sleeping_guest_is_stopped_at_its_deadline_and_counted_until_its_call_returns(testbed_runner):
+    from wasm_agents.sandbox.invocation import lingering_guests
+
     start = time.monotonic()
-    error = run_error(testbed_runner, {"op": "sleep", "seconds": 60})
-    assert error["type"] == "timeout"
-    assert time.monotonic() - start < 30  # stopped at its 5 s limit, not when the sleep ends
+    error = run_error(testbed_runner, {"op": "sleep", "seconds": 8})
+    assert error["type"] == "timeout" and "blocked in a host call" in error["message"]
+    assert time.monotonic() - start < 8  # stopped at its 5 s limit, not when the sleep ends
+    lingering = lingering_guests()
+    assert lingering >= 1
+    while lingering_guests() >= lingering and time.monotonic() - start < 30:
+        time.sleep(0.1)
+    assert lingering_guests() < lingering  # the WASI sleep returned, and the guest's thread let go of it
 
 
 def test_fuel_budget_ends_a_metered_agent(testbed_runner):

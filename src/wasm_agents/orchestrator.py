@@ -18,7 +18,7 @@ from wasm_agents.events import Events, new_span_id, new_trace_id
 from wasm_agents.project import AgentSpec, Project
 from wasm_agents.sandbox.compile_cache import load_component
 from wasm_agents.sandbox.engine import engines
-from wasm_agents.sandbox.invocation import TIMEOUT, Invocation, Outcome, invoke
+from wasm_agents.sandbox.invocation import TIMEOUT, Invocation, Outcome, invoke, lingering_guests
 from wasm_agents.sandbox.pool import Mounts, WarmPool, prepare
 from wasm_agents.signing import TrustPolicy
 
@@ -203,6 +203,11 @@ class Runner:
                 "exception.stacktrace": outcome.error.get("traceback") or None,
             })
         self.events.emit("agent.end", "info" if outcome.ok else "error", agent=name, **span, **fields)
+        if outcome.abandoned:
+            self.events.emit(
+                "sandbox.abandoned", "warning", agent=name, lingering=lingering_guests(), **span,
+                message="the guest is blocked in a WASI call past its deadline: its thread and memory stay until the call returns",
+            )
         return outcome
 
     def _host_call(self, chain: _Chain, frame: _Frame, call: str, payload: str) -> tuple[bool, str]:

@@ -246,14 +246,18 @@ def test_sys_exit_is_an_ordinary_error(hostile_runner):
     assert healthy(hostile_runner)
 
 
-def test_sleeping_forever_times_out_and_the_host_lives_on(hostile_runner):
+def test_sleeping_forever_times_out_and_the_host_lives_on(hostile_runner, hostile_events):
     # The helper (wall_time_s = 0.5) sleeps in a WASI call that no epoch deadline interrupts: the watchdog ends it.
+    mark = hostile_events.mark()
     start = time.monotonic()
     result = hostile_runner.run({"op": "helper", "inner": {"op": "sleep-forever"}})
     elapsed = time.monotonic() - start
     assert result.error == {
         "type": "timeout", "message": "wall-time limit of 0.5 s exceeded (blocked in a host call)", "agent": "helper",
     }
+    abandoned = [event for event in hostile_events.since(mark) if event["event.name"] == "sandbox.abandoned"]
+    assert [(event["agent"], event["severity_text"]) for event in abandoned] == [("helper", "WARNING")]
+    assert abandoned[0]["lingering"] >= 1
     assert 0.5 <= elapsed < 5  # ended by the limit, with room for a machine that stalls now and then
     assert healthy(hostile_runner)
     # The known limit of the watchdog: the worker thread blocked in the WASI sleep lingers until the call returns.

@@ -40,6 +40,7 @@ class Outcome:
     error: dict[str, Any] | None
     duration_ms: float
     fuel_used: int | None = None
+    abandoned: bool = False  # the guest is still blocked in a WASI call, and lingers until it returns
 
     @property
     def ok(self) -> bool:
@@ -158,22 +159,33 @@ def invoke(take: Callable[[], Sandbox], invocation: Invocation, config_json: str
         try:
             box.append(_run(take, sandbox, invocation, config_json, deadline, start))
         finally:
-            done.set()
+            with _lingering.lock:
+                done.set()
+                _lingering.count -= invocation.abandoned
             # Freeing the store's memory (~0.4 ms) happens after the caller has its outcome, on this thread,
             # so disposal keeps pace with invocations however many run at once.
             for used in sandbox:
                 used.close()
 
     _workers.submit(job)
-    if done.wait(max(0.0, deadline - time.monotonic()) + WATCHDOG_GRACE_S):
+    if not done.wait(max(0.0, deadline - time.monotonic()) + WATCHDOG_GRACE_S):
+        # The guest is blocked inside a WASI call (sleep, poll) that epoch deadlines cannot interrupt:
+        # stop waiting for it. Its thread ends by itself once the call returns, at the next epoch check.
+        with _lingering.lock:
+            if not done.is_set():
+                invocation.abandoned = True
+                _lingering.count += 1
+    if not invocation.abandoned:
         return box[0]
-    # The guest is blocked inside a WASI call (sleep, poll) that epoch deadlines cannot interrupt:
-    # stop waiting for it. Its thread ends by itself once the call returns, at the next epoch check.
-    invocation.abandoned = True
     # A guest asleep in WASI uses no CPU: its permit goes back now, or a few sleepers would starve every chain.
     invocation.turn.give_back()
     message = f"wall-time limit of {invocation.limits.wall_time_s:g} s exceeded (blocked in a host call)"
-    return Outcome(None, {"type": TIMEOUT, "message": message}, _ms_since(start))
+    return Outcome(None, {"type": TIMEOUT, "message": message}, _ms_since(start), abandoned=True)
+
+
+def lingering_guests() -> int:
+    """Guests of this process abandoned in a blocked WASI call that has not returned yet (each holds a thread and its Store)."""
+    return _lingering.count
 
 
 def _run(
@@ -216,6 +228,17 @@ def _run(
 # Guests running at once: more than the cores only adds contention (for the CPU, the GIL and the
 # kernel's memory map) that starves the host's own threads: the epoch ticker and the watchdog.
 _running = threading.BoundedSemaphore(2 * (os.cpu_count() or 1))
+
+
+class _Lingering:
+    """How many abandoned guests are still blocked; the lock also orders abandoning against finishing."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.lock = threading.Lock()
+
+
+_lingering = _Lingering()
 
 
 class _Workers:
