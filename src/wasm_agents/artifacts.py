@@ -18,8 +18,10 @@ import tarfile
 import tempfile
 import zlib
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any, BinaryIO, NoReturn, Self
 
@@ -221,14 +223,20 @@ def verify_dist(dist: Path, trust: TrustPolicy | None = None) -> Manifest:
     for path, kind in sorted(found.items()):
         if path not in expected:
             problems.append(f"{_display(path)}: unexpected {kind} (not in {MANIFEST})")
+    regular = [entry for path, entry in manifest.files.items() if found.get(path) == "file"]
+    # Hashing is most of the work and hashlib lets go of the GIL: the files are hashed in parallel.
+    with ThreadPoolExecutor(max(1, min(len(regular), os.cpu_count() or 1))) as pool:
+        file_problems = dict(zip((entry.path for entry in regular), pool.map(partial(_file_problem, dist), regular), strict=True))
     verified = set()
-    for path, entry in sorted(manifest.files.items()):
+    for path in sorted(manifest.files):
         kind = found.get(path)
         if kind is None:
             problems.append(f"{path}: missing")
         elif kind != "file":
             problems.append(f"{path}: is a {kind}, not a regular file")
-        elif _check_file(dist, entry, problems):
+        elif file_problems[path] is not None:
+            problems.append(file_problems[path])
+        else:
             verified.add(path)
     for archive, listing in ARTIFACTS.items():
         _check_artifact(dist, manifest, archive, listing, verified, problems)
@@ -438,22 +446,19 @@ def _check_signature(dist: Path, manifest_data: bytes, trust: TrustPolicy | None
     return signature and signature.key_id
 
 
-def _check_file(dist: Path, entry: FileEntry, problems: list[str]) -> bool:
-    """Return whether the file of `entry` has its listed size and SHA256, recording a problem if not."""
+def _file_problem(dist: Path, entry: FileEntry) -> str | None:
+    """Return what is wrong with the file of `entry` (its size or SHA256), or None if it is as listed."""
     try:
         with _open_nofollow(dist / entry.path) as f:
             size = os.fstat(f.fileno()).st_size
             if size != entry.size:
-                problems.append(f"{entry.path}: size mismatch: expected {entry.size}, got {size}")
-                return False
+                return f"{entry.path}: size mismatch: expected {entry.size}, got {size}"
             digest = hashlib.file_digest(f, "sha256").hexdigest()
     except OSError as e:
-        problems.append(f"{entry.path}: cannot read: {e.strerror}")
-        return False
+        return f"{entry.path}: cannot read: {e.strerror}"
     if digest != entry.sha256:
-        problems.append(f"{entry.path}: {_sha256_mismatch(entry.sha256, digest)}")
-        return False
-    return True
+        return f"{entry.path}: {_sha256_mismatch(entry.sha256, digest)}"
+    return None
 
 
 def _check_artifact(
