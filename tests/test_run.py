@@ -60,7 +60,7 @@ def run_error(runner, task):
 @pytest.mark.parametrize("task, kind, words", [
     ({"op": "loop"}, "timeout", "wall-time limit of 5 s"),
     ({"op": "sleep", "seconds": 60}, "timeout", "wall-time limit of 5 s"),
-    ({"op": "memory"}, "memory", "memory limit of 128 MiB"),
+    ({"op": "memory"}, "memory", "memory limit of 64 MiB"),
     ({"op": "flood"}, "output", "output limit of 100000 bytes"),
     ({"op": "recurse"}, "stack", "call stack exhausted"),
     ({"op": "raise"}, "ValueError", "probe failed on purpose"),
