@@ -27,6 +27,7 @@ from packaging.utils import (
 from wasm_agents.artifacts import sha256_file
 from wasm_agents.errors import VendorError
 from wasm_agents.paths import cache_dir, write_atomically
+from wasm_agents.sandbox import GUEST_PYTHON
 
 # CPython on WASI reports sysconfig.get_platform() == "wasi-0.0.0-wasm32" (wasi-libc's uname is a
 # placeholder), hence this tag (used by componentize-py's docs and wasi-wheels indexes outside PyPI).
@@ -36,7 +37,7 @@ GUEST_TAGS = frozenset(cpython_tags((3, 14), ["cp314"], WASI_PLATFORMS)) | froze
 )
 PIP_TARGET_ARGS = [
     "--only-binary=:all:",
-    "--python-version", "3.14",
+    "--python-version", GUEST_PYTHON,
     "--implementation", "cp",
     "--abi", "none",
     "--abi", "cp314",
@@ -48,15 +49,15 @@ PIP_TARGET_ARGS = [
 # (checked against a real guest by tests/test_run.py): pip evaluates markers with it, not the host's.
 GUEST_MARKERS = {
     "implementation_name": "cpython",
-    "implementation_version": "3.14.0",
+    "implementation_version": f"{GUEST_PYTHON}.0",
     "os_name": "posix",
     "platform_machine": "wasm32",
     "platform_python_implementation": "CPython",
     "platform_release": "0.0.0",
     "platform_system": "wasi",
     "platform_version": "0.0.0",
-    "python_full_version": "3.14.0",
-    "python_version": "3.14",
+    "python_full_version": f"{GUEST_PYTHON}.0",
+    "python_version": GUEST_PYTHON,
     "sys_platform": "wasi",
 }
 
