@@ -5,7 +5,7 @@ pip's --python-version and --platform options choose wheel tags only: markers su
 running pip, in requirements files and in every dependency's metadata alike. This entry point gives
 pip's own copy of `packaging` the guest's marker environment, then hands over to pip.
 
-Usage: python -m wasm_agents.build.guest_pip '<marker environment as JSON>' <pip arguments>
+Usage: python -P guest_pip.py '<marker environment as JSON>' <pip arguments>
 """
 
 import json

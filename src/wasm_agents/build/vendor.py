@@ -61,6 +61,10 @@ GUEST_MARKERS = {
     "sys_platform": "wasi",
 }
 
+# Run as a script, not with -m: `-m` would import the whole build package (40–100 ms) into every pip process;
+# -P keeps this folder off sys.path.
+GUEST_PIP = Path(__file__).with_name("guest_pip.py")
+
 LOCK_HEADER = "# wasm-agents lock v1; requirements.txt sha256={}"
 _LOCK_HEADER_RE = re.compile(r"# wasm-agents lock v1; requirements\.txt sha256=([0-9a-f]{64})")
 _LOCK_LINE_RE = re.compile(r"([^=\s]+)==(\S+) --hash=sha256:([0-9a-f]{64})\s+# ([^/\\\s]+\.whl)")
@@ -265,7 +269,7 @@ def _store_in_cache(path: Path, sha256: str) -> Path:
 def _pip_download(agent_name: str, args: list[str], dest: Path, *, cwd: Path) -> None:
     """Run `pip download` for the guest interpreter into `dest`, turning failures into one-line VendorErrors."""
     command = [
-        sys.executable, "-m", "wasm_agents.build.guest_pip", json.dumps(GUEST_MARKERS), "download", *PIP_TARGET_ARGS,
+        sys.executable, "-P", str(GUEST_PIP), json.dumps(GUEST_MARKERS), "download", *PIP_TARGET_ARGS,
         "--dest", str(dest), "--no-input", "--disable-pip-version-check", *args,
     ]  # fmt: skip
     result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=False)
