@@ -227,7 +227,7 @@ def bench_cold_phases(dist: Path, repeat: int) -> dict:
         for index in range(repeat + 5):
             t0 = time.perf_counter()
             store = Store(engines.engine(False))
-            store.set_wasi(wasi_config(GuestOutput(), mounts.data_dir, None))
+            store.set_wasi(wasi_config(GuestOutput(), mounts.read_only, None))
             store.set_limits(memory_size=spec.limits.memory_mb * MIB)
             store.set_epoch_deadline(WARM_UP_TICKS)
             t1 = time.perf_counter()

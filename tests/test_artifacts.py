@@ -40,6 +40,7 @@ DEPS = {
     "agent/pkg-1.0.dist-info/RECORD": b"pkg/__init__.py,,\n",
     "agent-multiplier/six.py": b"# six\n",
 }
+RUNTIME = {"python/os.py": b"# the guest's os\n", "sandbox/wasm_agents_harness.py": b"# harness\n"}
 COMPONENTS = {"agent": b"\0asm fake component one" * 50, "agent-multiplier": b"\0asm fake component two" * 70}
 DIST_FILES = [
     "manifest.json",
@@ -48,6 +49,8 @@ DIST_FILES = [
     "code-manifest.json",
     "deps-artifact.tar.gz",
     "deps-manifest.json",
+    "runtime-artifact.tar.gz",
+    "runtime-manifest.json",
     "components/agent.wasm",
     "components/agent-multiplier.wasm",
 ]
@@ -78,7 +81,7 @@ def make_dist(root: Path) -> Path:
     """Build a small, valid dist under `root` with fake components."""
     dist = root / "dist"
     (dist / "components").mkdir(parents=True)
-    for kind, files in (("code", CODE), ("deps", DEPS)):
+    for kind, files in (("code", CODE), ("deps", DEPS), ("runtime", RUNTIME)):
         archive = dist / f"{kind}-artifact.tar.gz"
         write_reproducible_tar(write_tree(root / kind, files), archive)
         (dist / f"{kind}-manifest.json").write_bytes(artifact_manifest(archive, archive.name).to_json())

@@ -24,6 +24,7 @@ def test_dist_holds_the_seed_files_and_verifies(example_dist):
     assert names == [
         "code-artifact.tar.gz", "code-manifest.json", "components/agent.wasm", "components/multiplier.wasm",
         "deps-artifact.tar.gz", "deps-manifest.json", "manifest.json", "manifest.json.sha256", "provenance.json",
+        "runtime-artifact.tar.gz", "runtime-manifest.json",
     ]
     manifest = verify_dist(example_dist)
     assert manifest.tools["guest-python"] == "3.14" and manifest.tools["componentize-py"]
@@ -61,14 +62,17 @@ def test_failed_build_leaves_the_previous_dist_whole(example_project, tmp_path):
     assert sorted(p.name for p in project.iterdir() if p.name.startswith(".")) == []
 
 
-def test_import_error_at_build_time_names_the_agent_and_module(tmp_path):
+def test_import_error_at_build_time_names_the_agent_module_line_and_a_fix(tmp_path):
     project = tmp_path / "p"
     (project / "agent").mkdir(parents=True)
     (project / "agent" / "main.py").write_text("import not_installed_anywhere\n\ndef main(config):\n    pass\n")
     with pytest.raises(BuildError) as error:
         build(project)
-    message = str(error.value)
-    assert "agent 'agent'" in message and "not_installed_anywhere" in message and "\n" not in message
+    assert str(error.value).splitlines() == [
+        "agent 'agent': importing agent/main.py failed at build time: ModuleNotFoundError: No module named 'not_installed_anywhere'",
+        "  agent/main.py:1: import not_installed_anywhere",
+        "  hint: 'not_installed_anywhere' is neither in the stdlib nor in agent/requirements.txt: add the package that provides it",
+    ]
 
 
 def test_components_cache_is_keyed_by_content(tmp_path):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from wasm_agents.artifacts import ArtifactManifest, verify_dist
+from wasm_agents.artifacts import ArtifactManifest, artifact_manifest, verify_dist, write_reproducible_tar
 from wasm_agents.build.package import package
 from wasm_agents.errors import BuildError, VerificationError
 
@@ -16,6 +16,7 @@ CODE = {
     "agent-multiplier/main.py": b"def run(task):\n    return task * 2\n",
 }
 DEPS = {"agent/pkg/__init__.py": b"VALUE = 1\n", "agent-multiplier/six.py": b"# six\n"}
+RUNTIME = {"python/os.py": b"# the guest's os\n", "sandbox/wasm_agents_harness.py": b"# harness\n"}
 PROJECT = {"agents": {"agent": {"folder": "agent"}, "agent-multiplier": {"folder": "agent-multiplier"}}, "order": ["agent"]}
 TOOLS = {"wasm-agents": "0.1.0", "componentize-py": "0.25.1", "wasmtime": "50.0.1", "guest-python": "3.12"}
 
@@ -40,9 +41,12 @@ def inputs(tmp_path: Path) -> dict:
     write_tree(tmp_path / "stage", {f"deps/{path}": data for path, data in DEPS.items()})
     write_tree(tmp_path / "stage", {"agent.wasm": b"\0asm one" * 100, "agent-multiplier.wasm": b"\0asm two" * 90})
     stage = tmp_path / "stage"
+    runtime = stage / "runtime-artifact.tar.gz"
+    write_reproducible_tar(write_tree(stage / "runtime", RUNTIME), runtime)
     return {
         "code_dir": stage / "code",
         "deps_dir": stage / "deps",
+        "runtime": (runtime, artifact_manifest(runtime, "runtime-artifact.tar.gz")),
         "components": {"agent": stage / "agent.wasm", "agent-multiplier": stage / "agent-multiplier.wasm"},
         "project": PROJECT,
         "tools": TOOLS,
@@ -63,6 +67,8 @@ def test_package_writes_the_layout(inputs: dict, tmp_path: Path) -> None:
         "deps-manifest.json",
         "manifest.json",
         "manifest.json.sha256",
+        "runtime-artifact.tar.gz",
+        "runtime-manifest.json",
     ]
     assert verify_dist(dist) == manifest
     assert manifest.project == PROJECT and manifest.tools == TOOLS

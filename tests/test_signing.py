@@ -13,7 +13,17 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from wasm_agents.artifacts import MANIFEST, MANIFEST_SHA256, PROVENANCE, SIGNATURE, Manifest, verify_dist
+from wasm_agents.artifacts import (
+    MANIFEST,
+    MANIFEST_SHA256,
+    PROVENANCE,
+    RUNTIME_ARTIFACT,
+    SIGNATURE,
+    Manifest,
+    artifact_manifest,
+    verify_dist,
+    write_reproducible_tar,
+)
 from wasm_agents.build import build
 from wasm_agents.build.package import package
 from wasm_agents.errors import VerificationError, WasmAgentsError
@@ -324,12 +334,15 @@ def test_content_of_another_signed_build_swapped_in_is_refused(signed_dist, sign
 
 def package_inputs(root: Path, component: bytes) -> dict:
     """Staged code, deps and components as package() takes them; `component` is the root agent's."""
-    for path, data in {"code/agent/main.py": b"x = 1\n", "deps/agent/six.py": b"# six\n", "agent.wasm": component}.items():
+    files = {"code/agent/main.py": b"x = 1\n", "deps/agent/six.py": b"# six\n", "runtime/python/os.py": b"# os\n", "agent.wasm": component}
+    for path, data in files.items():
         (root / path).parent.mkdir(parents=True, exist_ok=True)
         (root / path).write_bytes(data)
+    write_reproducible_tar(root / "runtime", root / RUNTIME_ARTIFACT)
     return {
         "code_dir": root / "code",
         "deps_dir": root / "deps",
+        "runtime": (root / RUNTIME_ARTIFACT, artifact_manifest(root / RUNTIME_ARTIFACT, RUNTIME_ARTIFACT)),
         "components": {"agent": root / "agent.wasm"},
         "project": {"agents": {"agent": {"folder": "agent"}}},
         "tools": {"wasm-agents": "0.1.0"},
@@ -383,7 +396,7 @@ def test_cli_keygen_build_verify_run_with_a_trust_policy(example_project, tmp_pa
     assert (tmp_path / "keys" / "release.key").read_text().splitlines()[1] not in done.stderr + done.stdout
     dist, pub = str(project / "dist"), str(tmp_path / "keys" / "release.pub")
     done = wasm_agents("verify", dist, "--trusted-key", pub)
-    assert done.returncode == 0 and done.stdout.strip().endswith(f"10 files verified; signed by trusted key {key_id}")
+    assert done.returncode == 0 and done.stdout.strip().endswith(f"12 files verified; signed by trusted key {key_id}")
     done = wasm_agents("run", dist, "--trusted-key", pub, "--task", '{"op": "multiply", "a": 6, "b": 7}')
     assert done.returncode == 0 and json.loads(done.stdout)["result"] == 42
     done = wasm_agents("run", dist, "--task", '{"op": "add", "a": 2, "b": 3}', env={TRUSTED_KEYS_ENV: str(tmp_path / "keys")})

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, NoReturn, Self
 
 from wasm_agents.errors import BuildError, VerificationError
+from wasm_agents.paths import cache_dir
 from wasm_agents.signing import Signature, TrustPolicy
 
 FORMAT = "wasm-agents/1"
@@ -37,10 +38,13 @@ CODE_ARTIFACT = "code-artifact.tar.gz"
 CODE_MANIFEST = "code-manifest.json"
 DEPS_ARTIFACT = "deps-artifact.tar.gz"
 DEPS_MANIFEST = "deps-manifest.json"
+RUNTIME_ARTIFACT = "runtime-artifact.tar.gz"
+RUNTIME_MANIFEST = "runtime-manifest.json"
+RUNTIME_STDLIB, RUNTIME_SANDBOX = "python", "sandbox"  # the runtime archive's folders: the guest's stdlib, its sandbox modules
 COMPONENTS = "components"
 
 # Each archive of a dist and the manifest listing its members.
-ARTIFACTS = {CODE_ARTIFACT: CODE_MANIFEST, DEPS_ARTIFACT: DEPS_MANIFEST}
+ARTIFACTS = {CODE_ARTIFACT: CODE_MANIFEST, DEPS_ARTIFACT: DEPS_MANIFEST, RUNTIME_ARTIFACT: RUNTIME_MANIFEST}
 
 # Components are ~20 MB and archives smaller still: sizes beyond these are refused as absurd.
 MAX_FILE_SIZE = 4 << 30
@@ -205,9 +209,11 @@ def artifact_manifest(archive_path: Path, artifact_name: str) -> ArtifactManifes
     return ArtifactManifest(artifact_name, archive_path.stat().st_size, sha256_file(archive_path), tuple(files))
 
 
-def verify_dist(dist: Path, trust: TrustPolicy | None = None) -> Manifest:
+def verify_dist(dist: Path, trust: TrustPolicy | None = None, *, members: bool = True) -> Manifest:
     """Check every byte of `dist` against its manifests, and its signature against `trust` if given.
 
+    With `members=False` the archives' members are not read (their archives' SHA256 still is): for a
+    caller that only uses archives through `unpacked`, which checks every member when it extracts.
     Raise one VerificationError listing every problem.
     """
     if not dist.is_dir():
@@ -239,7 +245,7 @@ def verify_dist(dist: Path, trust: TrustPolicy | None = None) -> Manifest:
         else:
             verified.add(path)
     for archive, listing in ARTIFACTS.items():
-        _check_artifact(dist, manifest, archive, listing, verified, problems)
+        _check_artifact(dist, manifest, archive, listing, verified, problems, members)
     if problems and trust is not None and manifest.signed_by is not None:
         problems.append(
             f"{SIGNATURE}: {MANIFEST} carries a valid signature by trusted key {manifest.signed_by}, "
@@ -267,14 +273,14 @@ def load_artifact_manifest(dist: Path, manifest: Manifest, listing: str) -> Arti
 
 
 def extract_verified(archive_path: Path, manifest: ArtifactManifest, dest: Path, prefix: str) -> None:
-    """Extract the members under `prefix` into the new directory `dest`, checking each against `manifest` as it is written.
+    """Extract the members under `prefix` ("" for all) into the new directory `dest`, checking each against `manifest` as it is written.
 
     Members are written into a temporary sibling of `dest` that is renamed into place only once all
     of them matched, so a failure leaves nothing behind. `dest` must not exist.
     """
-    if problem := _path_problem(prefix.rstrip("/")):
+    if prefix and (problem := _path_problem(prefix.rstrip("/"))):
         raise ValueError(f"invalid prefix {prefix!r}: {problem}")
-    prefix = prefix.rstrip("/") + "/"
+    prefix = prefix.rstrip("/") + "/" if prefix else ""
     archive = archive_path.name
     wanted = {entry.path: entry for entry in manifest.files if entry.path.startswith(prefix)}
     problems: list[str] = []
@@ -306,6 +312,27 @@ def extract_verified(archive_path: Path, manifest: ArtifactManifest, dest: Path,
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def unpacked(dist: Path, manifest: Manifest, archive: str) -> Path:
+    """Return a folder holding every member of the verified `archive` of `dist`, read-only by convention.
+
+    The folder lives in this host's cache, named by the SHA256 of the archive and of its listing, and is
+    written once, by extract_verified (which checks every member against the listing): a later call for
+    the same bytes finds it in place and reads nothing.
+    """
+    listing = load_artifact_manifest(dist, manifest, ARTIFACTS[archive])
+    key = hashlib.sha256(f"{manifest.files[archive].sha256};{manifest.files[ARTIFACTS[archive]].sha256}".encode()).hexdigest()
+    folder = cache_dir("unpacked") / key
+    if not folder.is_dir():
+        if listing.sha256 != manifest.files[archive].sha256:
+            raise VerificationError([f"{ARTIFACTS[archive]}: sha256: expected {manifest.files[archive].sha256} (the sha256 of {archive}), got {listing.sha256}"])
+        try:
+            extract_verified(dist / archive, listing, folder, "")
+        except OSError:
+            if not folder.is_dir():  # another process extracted the same archive first
+                raise
+    return folder
 
 
 class _ArchiveTooLarge(Exception):
@@ -462,7 +489,7 @@ def _file_problem(dist: Path, entry: FileEntry) -> str | None:
 
 
 def _check_artifact(
-    dist: Path, manifest: Manifest, archive: str, listing: str, verified: set[str], problems: list[str]
+    dist: Path, manifest: Manifest, archive: str, listing: str, verified: set[str], problems: list[str], members: bool
 ) -> None:
     """Check the artifact manifest `listing` against `archive`, and every member of `archive` against it."""
     for name in (archive, listing):
@@ -483,7 +510,8 @@ def _check_artifact(
         problems.append(f"{listing}: size: expected {entry.size} (the size of {archive}), got {artifact.size}")
     if artifact.sha256 != entry.sha256:
         problems.append(f"{listing}: sha256: expected {entry.sha256} (the sha256 of {archive}), got {artifact.sha256}")
-    problems.extend(_member_problems(dist / archive, artifact, listing))
+    if members:
+        problems.extend(_member_problems(dist / archive, artifact, listing))
 
 
 def _member_problems(path: Path, manifest: ArtifactManifest, listing: str) -> list[str]:

@@ -12,10 +12,21 @@ from typing import Any
 
 from wasmtime.component import Component
 
-from wasm_agents.artifacts import CODE_ARTIFACT, CODE_MANIFEST, Manifest, component_path, extract_verified, load_artifact_manifest, verify_dist
+from wasm_agents.artifacts import (
+    CODE_ARTIFACT,
+    DEPS_ARTIFACT,
+    RUNTIME_ARTIFACT,
+    RUNTIME_SANDBOX,
+    RUNTIME_STDLIB,
+    Manifest,
+    component_path,
+    unpacked,
+    verify_dist,
+)
 from wasm_agents.errors import VerificationError
 from wasm_agents.events import Events, new_span_id, new_trace_id
 from wasm_agents.project import AgentSpec, Project
+from wasm_agents.sandbox import CODE_MOUNT, DEPS_MOUNT, SANDBOX_MOUNT, STDLIB_MOUNT
 from wasm_agents.sandbox.compile_cache import load_component
 from wasm_agents.sandbox.engine import engines
 from wasm_agents.sandbox.invocation import TIMEOUT, Invocation, Outcome, invoke, lingering_guests
@@ -23,6 +34,7 @@ from wasm_agents.sandbox.pool import Mounts, WarmPool, prepare
 from wasm_agents.signing import TrustPolicy
 
 MAX_PAYLOAD_BYTES = 16 * 1024 * 1024
+DATA_MOUNT = "/data"  # where an agent's declared data dir appears
 DELEGATION_ERROR = "DelegationError"  # the SDK's exception: a failure that came from further down the chain
 
 
@@ -96,7 +108,9 @@ class Runner:
         self.dist = Path(dist)
         self.events = events or Events(None)
         # Before anything from the dist is compiled or run; with `trust`, only a dist signed by a trusted key passes.
-        manifest = verify_dist(self.dist, trust)
+        # The archives' members are checked as they are unpacked (once per host: see artifacts.unpacked).
+        manifest = verify_dist(self.dist, trust, members=False)
+        self._trees = {archive: unpacked(self.dist, manifest, archive) for archive in (CODE_ARTIFACT, DEPS_ARTIFACT, RUNTIME_ARTIFACT)}
         self._manifest: Manifest = manifest
         self.project = Project.from_json(manifest.project)
         self.tools = manifest.tools
@@ -110,7 +124,7 @@ class Runner:
             self._components[name] = load_component(
                 self._engines.engine(fuel), self.dist / relative, manifest.files[relative].sha256, fuel
             )
-        self._scratch_root = Path(tempfile.mkdtemp(prefix="wasm-agents-data-"))
+        self._empty = Path(tempfile.mkdtemp(prefix="wasm-agents-empty-"))  # mounted where a folder has no files
         # `warm` fresh sandboxes per agent are made ahead of demand; each still serves one invocation only.
         self._pool = WarmPool(warm)
         for name, spec in self.project.agents.items():
@@ -147,9 +161,9 @@ class Runner:
         return result
 
     def close(self) -> None:
-        """Drop the sandboxes made ahead of demand and remove the extracted data folders."""
+        """Drop the sandboxes made ahead of demand."""
         self._pool.close()
-        shutil.rmtree(self._scratch_root, ignore_errors=True)
+        shutil.rmtree(self._empty, ignore_errors=True)
 
     def __enter__(self) -> "Runner":
         return self
@@ -277,12 +291,19 @@ class Runner:
         return {key: value for key, value in error.items() if value}
 
     def _mounts_for(self, spec: AgentSpec) -> Mounts:
-        if spec.data_dir is None:
-            return Mounts(scratch=spec.scratch)
-        code_manifest = load_artifact_manifest(self.dist, self._manifest, CODE_MANIFEST)
-        target = self._scratch_root / spec.name
-        extract_verified(self.dist / CODE_ARTIFACT, code_manifest, target, f"{spec.folder}/{spec.data_dir}/")
-        return Mounts(data_dir=str(target), scratch=spec.scratch)
+        """The folders an agent's fresh instances see, read-only: the paths its snapshot imported from, and /data."""
+        runtime, code = self._trees[RUNTIME_ARTIFACT], self._trees[CODE_ARTIFACT] / spec.folder
+        folders = {
+            STDLIB_MOUNT: runtime / RUNTIME_STDLIB,
+            SANDBOX_MOUNT: runtime / RUNTIME_SANDBOX,
+            CODE_MOUNT: code,
+            DEPS_MOUNT: self._trees[DEPS_ARTIFACT] / spec.name,
+        }
+        if spec.data_dir is not None:
+            folders[DATA_MOUNT] = code / spec.data_dir
+        # Archives hold no empty folders: an agent without deps or a data dir without files gets an empty one.
+        read_only = tuple((guest, str(host if host.is_dir() else self._empty)) for guest, host in folders.items())
+        return Mounts(read_only=read_only, scratch=spec.scratch)
 
 
 def _refusal(kind: str, message: str) -> str:

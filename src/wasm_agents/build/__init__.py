@@ -14,6 +14,7 @@ from wasm_agents.artifacts import Manifest
 from wasm_agents.build.componentize import componentize
 from wasm_agents.build.discover import discover
 from wasm_agents.build.package import BuildInputs, package
+from wasm_agents.build.runtime import runtime_artifact
 from wasm_agents.build.stage import stage
 from wasm_agents.build.vendor import LockedWheel, vendor
 from wasm_agents.sandbox import GUEST_PYTHON
@@ -78,10 +79,12 @@ def build(
 
         # componentize-py peaks at ~400 MB and one core per component: one at a time per core.
         with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+            runtime = pool.submit(runtime_artifact)  # made once per host and componentize-py version
             cached = dict(zip(project.agents, pool.map(one_component, project.agents), strict=True))
         manifest = package(
             code_dir,
             deps_dir,
+            runtime.result(),
             {name: components_dir / f"{name}.wasm" for name in project.agents},
             project.to_json(),
             tool_versions(),

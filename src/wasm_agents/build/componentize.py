@@ -2,6 +2,7 @@
 
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -12,10 +13,16 @@ from pathlib import Path
 from wasm_agents.artifacts import sha256_file
 from wasm_agents.errors import BuildError
 from wasm_agents.paths import cache_dir, write_atomically
-from wasm_agents.sandbox import GUEST_DIR, HARNESS_MODULE, WIT_DIR, WORLD
+from wasm_agents.sandbox import CODE_MOUNT, DEPS_MOUNT, GUEST_DIR, HARNESS_MODULE, SANDBOX_MOUNT, STDLIB_MOUNT, WIT_DIR, WORLD
 
 # Changes whenever the way components are made changes, so the cache never serves an older recipe's output.
 RECIPE = "wasm-agents component recipe 2: hermetic guest path"
+
+# C modules of CPython that its WASI build lacks (the sandbox stands in for _bz2 and _lzma, and ctypes for packages).
+WASI_LACKS = frozenset({
+    "_ctypes", "ctypes", "_ssl", "ssl", "mmap", "_multiprocessing", "_posixsubprocess", "fcntl", "termios", "pwd", "grp",
+    "resource", "readline", "_curses", "curses", "_tkinter", "tkinter", "_dbm", "_gdbm", "_hashlib", "_uuid", "_posixshmem",
+})
 
 # componentize-py's own entry point, run in a child process so a crash or a 400 MB peak stays there.
 COMPONENTIZE_PY = "import sys; from componentize_py import script; sys.argv[0] = 'componentize-py'; sys.exit(script())"
@@ -33,13 +40,9 @@ def componentize(agent_name: str, code_dir: Path, site_packages: Path, output: P
         paths = [shutil.copytree(source, work_path / name) for name, source in
                  (("code", code_dir), ("deps", site_packages), ("guest", GUEST_DIR))]
         built = work_path / "component.wasm"
-        command = [sys.executable, "-c", COMPONENTIZE_PY, "-q", "-d", str(WIT_DIR), "-w", WORLD, "componentize"]
-        for path in paths:
-            command += ["-p", str(path)]
-        command += [HARNESS_MODULE, "-o", str(built)]
-        process = subprocess.run(command, capture_output=True, text=True, cwd=work, env=_hermetic_env(work_path))
+        process = run_componentize_py(HARNESS_MODULE, paths, built, work_path)
         if process.returncode != 0 or not built.is_file():
-            raise BuildError(f"agent '{agent_name}': componentize-py failed: {_reason(process.stderr)}")
+            raise BuildError(f"agent '{agent_name}': {failure(process.stderr, code_dir.name)}")
         write_atomically(cached, built.read_bytes())
     shutil.copyfile(cached, output)
     return False
@@ -55,6 +58,15 @@ def inputs_key(code_dir: Path, site_packages: Path) -> str:
     return digest.hexdigest()
 
 
+def run_componentize_py(module: str, python_path: list[Path], output: Path, work: Path) -> subprocess.CompletedProcess[str]:
+    """Componentize `module` for the agent world; the guest sees `python_path` as /0, /1, ... in this order."""
+    command = [sys.executable, "-c", COMPONENTIZE_PY, "-q", "-d", str(WIT_DIR), "-w", WORLD, "componentize"]
+    for path in python_path:
+        command += ["-p", str(path)]
+    command += [module, "-o", str(output)]
+    return subprocess.run(command, capture_output=True, text=True, cwd=work, env=_hermetic_env(work))
+
+
 def _hermetic_env(work: Path) -> dict[str, str]:
     """Only what componentize-py needs, and an empty VIRTUAL_ENV.
 
@@ -66,6 +78,58 @@ def _hermetic_env(work: Path) -> dict[str, str]:
     (empty_venv / "lib" / "site-packages").mkdir(parents=True)
     keep = ("PATH", "HOME", "TMPDIR", "LANG", "LC_ALL")
     return {**{key: os.environ[key] for key in keep if key in os.environ}, "VIRTUAL_ENV": str(empty_venv)}
+
+
+def failure(stderr: str, folder: str) -> str:
+    """Say why componentize-py failed: the guest's import traceback in the user's paths, and a hint."""
+    trace = _guest_traceback(stderr)
+    if trace is None:
+        return f"componentize-py failed: {_reason(stderr)}"
+    frames, error = trace
+    lines = [f"importing {folder}/main.py failed at build time: {error}"]
+    for frame, source in frames:
+        if not frame.startswith(SANDBOX_MOUNT + "/"):  # the harness's own frame says nothing to the user
+            lines.append(f"  {_user_path(frame, folder)}: {source}")
+    missing = re.fullmatch(r"(?:ModuleNotFoundError|ImportError): No module named '([\w.]+)'.*", error)
+    if missing:
+        lines.append(f"  hint: {_hint(missing[1], folder, frames[-1][0] if frames else '')}")
+    return "\n".join(lines)
+
+
+def _guest_traceback(stderr: str) -> tuple[list[tuple[str, str]], str] | None:
+    """Return the frames (file:line, source) and the error line of the guest's last traceback in componentize-py's output."""
+    guest = stderr.split("\n\nCaused by:", 1)[0]
+    start = guest.rfind("Traceback (most recent call last):")
+    if start < 0:
+        return None
+    frames: list[tuple[str, str]] = []
+    lines = guest[start:].splitlines()[1:]
+    for index, line in enumerate(lines):
+        if match := re.match(r'\s+File "([^"]+)", line (\d+)', line):
+            source = lines[index + 1].strip() if index + 1 < len(lines) and lines[index + 1].startswith("    ") else ""
+            frames.append((f"{match[1]}:{match[2]}", source))
+        elif line and not line.startswith(" ") and ":" in line:
+            return frames, line.strip()
+    return None
+
+
+def _user_path(frame: str, folder: str) -> str:
+    """Name a guest file as the user knows it: their agent's file, a vendored package's, or the stdlib's."""
+    for mount, shown in ((CODE_MOUNT, folder), (DEPS_MOUNT, "site-packages"), (STDLIB_MOUNT, "stdlib")):
+        if frame.startswith(mount + "/"):
+            return f"{shown}/{frame.removeprefix(mount + '/')}"
+    return frame
+
+
+def _hint(module: str, folder: str, importer: str) -> str:
+    """Explain a module missing at build time."""
+    top = module.split(".")[0]
+    if top in WASI_LACKS:
+        return f"'{top}' is a part of CPython that its WASI build (the sandbox's interpreter) does not have: no code in the sandbox can import it"
+    if importer.startswith(DEPS_MOUNT + "/"):
+        package = importer.removeprefix(DEPS_MOUNT + "/").split("/")[0]
+        return f"package '{package}' imports '{module}', which is not installed: add the package that provides it to {folder}/requirements.txt"
+    return f"'{module}' is neither in the stdlib nor in {folder}/requirements.txt: add the package that provides it"
 
 
 def _reason(stderr: str) -> str:

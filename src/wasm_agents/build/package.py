@@ -22,6 +22,8 @@ from wasm_agents.artifacts import (
     MANIFEST,
     MANIFEST_SHA256,
     PROVENANCE,
+    RUNTIME_ARTIFACT,
+    RUNTIME_MANIFEST,
     SIGNATURE,
     ArtifactManifest,
     FileEntry,
@@ -54,6 +56,7 @@ class BuildInputs:
 def package(
     code_dir: Path,
     deps_dir: Path,
+    runtime: tuple[Path, ArtifactManifest],
     components: dict[str, Path],
     project: dict[str, Any],
     tools: dict[str, str],
@@ -62,7 +65,7 @@ def package(
     inputs: BuildInputs | None = None,
     signing_key: Ed25519PrivateKey | None = None,
 ) -> Manifest:
-    """Write dist/ atomically from staged code, staged deps and built components.
+    """Write dist/ atomically from staged code, staged deps, the guest runtime archive and built components.
 
     With `inputs`, the dist holds provenance.json; with `signing_key`, manifest.json.sig.
     """
@@ -75,8 +78,9 @@ def package(
     # mkdir rather than mkdtemp: dist/ gets the umask's permissions, not 0o700.
     staging.mkdir()
     try:
-        _write(staging, code_dir, deps_dir, components, project, tools, inputs, signing_key)
-        manifest = verify_dist(staging, TrustPolicy.of([signing_key.public_key()]) if signing_key else None)
+        _write(staging, code_dir, deps_dir, runtime, components, project, tools, inputs, signing_key)
+        # Each listing was read off its own archive: the members need no second reading.
+        manifest = verify_dist(staging, TrustPolicy.of([signing_key.public_key()]) if signing_key else None, members=False)
         if os.path.lexists(dist):
             os.rename(dist, aside)
         os.rename(staging, dist)
@@ -94,6 +98,7 @@ def _write(
     root: Path,
     code_dir: Path,
     deps_dir: Path,
+    runtime: tuple[Path, ArtifactManifest],
     components: dict[str, Path],
     project: dict[str, Any],
     tools: dict[str, str],
@@ -106,13 +111,16 @@ def _write(
         write_reproducible_tar(source, root / archive)
         listings[listing] = artifact_manifest(root / archive, archive)
         (root / listing).write_bytes(listings[listing].to_json())
+    runtime_archive, runtime_listing = runtime
+    shutil.copyfile(runtime_archive, root / RUNTIME_ARTIFACT)
+    (root / RUNTIME_MANIFEST).write_bytes(runtime_listing.to_json())
     (root / COMPONENTS).mkdir()
     for name, wasm in components.items():
         if not name or "/" in name:
             raise BuildError(f"{name!r}: not a valid component name")
         # copyfile, not copy2: the dist's permissions and timestamps are its own.
         shutil.copyfile(wasm, root / component_path(name))
-    paths = [CODE_ARTIFACT, CODE_MANIFEST, DEPS_ARTIFACT, DEPS_MANIFEST, *map(component_path, components)]
+    paths = [CODE_ARTIFACT, CODE_MANIFEST, DEPS_ARTIFACT, DEPS_MANIFEST, RUNTIME_ARTIFACT, RUNTIME_MANIFEST, *map(component_path, components)]
     files = {path: _file_entry(root, path) for path in sorted(paths)}
     if inputs is not None:
         (root / PROVENANCE).write_bytes(_dump(_provenance(inputs, listings[CODE_MANIFEST], files, tools)))

@@ -8,6 +8,12 @@ WORLD = "agent"
 HARNESS_MODULE = "wasm_agents_harness"
 GUEST_PYTHON = "3.14"
 
+# Where the guest finds its files. componentize-py mounts its own stdlib at /python and the folders of
+# its python path at /0, /1, /2 in the order given; the interpreter snapshot keeps those paths, so a
+# fresh instance gets the same folders, read-only, at the same places (see build/componentize.py).
+STDLIB_MOUNT = "/python"
+CODE_MOUNT, DEPS_MOUNT, SANDBOX_MOUNT = "/0", "/1", "/2"
+
 # The `run` input that warms a fresh instance up without running agent code (see pool.py);
 # the guest harness has the same literal.
 WARM_UP = "wasm-agents:warm-up"

@@ -52,9 +52,9 @@ class Sandbox:
 
 @dataclass(frozen=True)
 class Mounts:
-    """Host folders an agent may see: a read-only data dir and whether it gets a scratch dir."""
+    """Host folders an agent may see: read-only folders as (guest path, host folder), and whether it gets a scratch dir."""
 
-    data_dir: str | None = None
+    read_only: tuple[tuple[str, str], ...] = ()
     scratch: bool = False
 
 
@@ -65,7 +65,7 @@ def prepare(engines: EngineSet, component: Component, limits: Limits, mounts: Mo
     output = GuestOutput()
     scratch = tempfile.mkdtemp(prefix="wasm-agents-scratch-") if mounts.scratch else None
     try:
-        store.set_wasi(wasi_config(output, mounts.data_dir, scratch))
+        store.set_wasi(wasi_config(output, mounts.read_only, scratch))
         store.set_limits(memory_size=limits.memory_mb * MIB)
         store.set_epoch_deadline(WARM_UP_TICKS)
         if fuel:
@@ -136,13 +136,13 @@ class WarmPool:
                     self._stock[name] -= 1
 
 
-def wasi_config(output: GuestOutput, data_dir: str | None, scratch: str | None) -> WasiConfig:
-    """Deny by default: no environment, no arguments, no files but the declared mounts, no network."""
+def wasi_config(output: GuestOutput, read_only: tuple[tuple[str, str], ...], scratch: str | None) -> WasiConfig:
+    """Deny by default: no environment, no arguments, no files but the given mounts, no network."""
     wasi = WasiConfig()
     wasi.stdout_custom = lambda data: output.write("stdout", bytes(data))
     wasi.stderr_custom = lambda data: output.write("stderr", bytes(data))
-    if data_dir is not None:
-        wasi.preopen_dir(data_dir, "/data", fs_mutable=False)
+    for guest_path, host_folder in read_only:
+        wasi.preopen_dir(host_folder, guest_path, fs_mutable=False)
     if scratch is not None:
         wasi.preopen_dir(scratch, "/scratch", fs_mutable=True)
     return wasi

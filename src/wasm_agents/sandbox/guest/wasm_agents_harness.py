@@ -1,15 +1,18 @@
 """The guest side of the `run` export: calls the agent's main(config).run() and encodes the outcome.
 
 componentize-py imports this module at build time, so the agent's `main` module, everything it
-imports and the stdlib modules below are part of the component's snapshot: nothing is read from
-files at run time.
+imports and the stdlib modules below are part of the component's snapshot. Whatever is imported
+later (the rest of the stdlib, a package's lazy submodules and data files) is read from the same
+folders, mounted read-only into every fresh instance.
 """
+
+import wasm_agents_sandbox  # noqa: F401 - first: adapts the stdlib to the sandbox before anything else imports it
 
 import json
 import sys
 import traceback
 
-# Stdlib modules agents commonly import lazily; importing them here bakes them into the snapshot.
+# Stdlib modules agents commonly import: importing them here bakes them into the snapshot, so using them costs nothing.
 import base64, bisect, collections, copy, csv, dataclasses, datetime, decimal, enum, fractions  # noqa: E401,F401
 import functools, hashlib, heapq, io, itertools, math, operator, random, re, statistics  # noqa: E401,F401
 import string, textwrap, time, types, typing, unicodedata, uuid, urllib.parse  # noqa: E401,F401

@@ -1,0 +1,98 @@
+"""The guest runtime every dist carries: the guest interpreter's standard library as files, and the sandbox's guest modules.
+
+A component holds only what its snapshot imported. Everything else an agent may import later (the rest
+of the stdlib, codecs, lazily loaded submodules) is mounted read-only into each fresh instance from
+this archive, which is verified like every other byte of the dist.
+"""
+
+import hashlib
+import os
+import shutil
+import tempfile
+from importlib.metadata import version
+from pathlib import Path
+
+from wasm_agents.artifacts import RUNTIME_ARTIFACT, RUNTIME_SANDBOX, RUNTIME_STDLIB, ArtifactManifest, artifact_manifest, sha256_file, write_reproducible_tar
+from wasm_agents.build.componentize import run_componentize_py
+from wasm_agents.errors import BuildError
+from wasm_agents.paths import cache_dir
+from wasm_agents.sandbox import GUEST_DIR, STDLIB_MOUNT
+
+# Changes whenever the way the runtime is made changes, so the cache never serves an older recipe's output.
+RECIPE = "wasm-agents runtime recipe 1: stdlib with unchecked-hash bytecode"
+
+# Runs inside componentize-py's own interpreter while it pre-initialises (its stdlib mounted at /python, the
+# output folder at /1): copies that stdlib out and compiles it with the guest's own compiler, so the bytecode
+# matches the guest exactly. Unchecked-hash .pyc files stay valid whatever mtimes the archive gives the sources.
+EXPORTER_MODULE = "wasm_agents_export_stdlib"
+EXPORTER = f"""
+import compileall, py_compile, shutil
+shutil.copytree({STDLIB_MOUNT!r}, "/1/python", ignore=shutil.ignore_patterns("__pycache__"))
+if not compileall.compile_dir("/1/python", ddir={STDLIB_MOUNT!r}, quiet=1, force=True, workers=1,
+                              invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH):
+    raise SystemExit("compileall failed")
+
+import wit_world
+
+class WitWorld(wit_world.WitWorld):
+    def run(self, input):
+        return input
+"""
+
+
+def runtime_artifact() -> tuple[Path, ArtifactManifest]:
+    """Return the runtime archive and its manifest, made once per componentize-py version and guest modules."""
+    key = _digest(f"{RECIPE}; componentize-py {version('componentize-py')}", _tree_lines(GUEST_DIR))
+    folder = cache_dir("runtime") / key
+    archive, listing = folder / RUNTIME_ARTIFACT, folder / "manifest.json"
+    if not listing.is_file():
+        stdlib = _guest_stdlib()
+        with tempfile.TemporaryDirectory(prefix=".runtime-", dir=folder.parent) as work:
+            tree = Path(work) / "tree"
+            shutil.copytree(stdlib, tree / RUNTIME_STDLIB)
+            shutil.copytree(GUEST_DIR, tree / RUNTIME_SANDBOX, ignore=shutil.ignore_patterns("__pycache__"))
+            staged = Path(work) / "out"
+            staged.mkdir()
+            write_reproducible_tar(tree, staged / RUNTIME_ARTIFACT)
+            (staged / "manifest.json").write_bytes(artifact_manifest(staged / RUNTIME_ARTIFACT, RUNTIME_ARTIFACT).to_json())
+            _publish(staged, folder)
+    return archive, ArtifactManifest.from_json(listing.read_bytes(), str(listing))
+
+
+def _guest_stdlib() -> Path:
+    """Return the guest's stdlib folder with compiled bytecode, exported once per componentize-py version (~20 s)."""
+    folder = cache_dir("stdlib") / _digest(f"{RECIPE}; componentize-py {version('componentize-py')}", [])
+    if not (folder / "python").is_dir():
+        with tempfile.TemporaryDirectory(prefix=".stdlib-", dir=folder.parent) as work:
+            work_path = Path(work)
+            exporter, out = work_path / "exporter", work_path / "out"
+            exporter.mkdir()
+            out.mkdir()
+            (exporter / f"{EXPORTER_MODULE}.py").write_text(EXPORTER)
+            process = run_componentize_py(EXPORTER_MODULE, [exporter, out], work_path / "unused.wasm", work_path)
+            if process.returncode != 0 or not (out / "python" / "os.py").is_file():
+                tail = process.stderr.strip().splitlines()[-1:] or ["no output"]
+                raise BuildError(f"exporting the guest's standard library from componentize-py failed: {tail[0]}")
+            _publish(out, folder)
+    return folder / "python"
+
+
+def _publish(staged: Path, folder: Path) -> None:
+    """Move the finished folder `staged` to `folder` in one rename; another process may have won the race."""
+    try:
+        os.rename(staged, folder)
+    except OSError:
+        if not folder.is_dir():
+            raise
+
+
+def _tree_lines(root: Path) -> list[str]:
+    return [
+        f"{path.relative_to(root).as_posix()}\0{sha256_file(path)}"
+        for path in sorted(root.rglob("*"))
+        if path.is_file() and "__pycache__" not in path.parts
+    ]
+
+
+def _digest(head: str, lines: list[str]) -> str:
+    return hashlib.sha256("\n".join([head, *lines]).encode()).hexdigest()

@@ -1,0 +1,5 @@
+"""ctypes.util in the wasm-agents sandbox: no native library can be found."""
+
+
+def find_library(name):
+    return None

@@ -1,0 +1,138 @@
+"""Adapts the guest's stdlib to the sandbox: what WASI cannot do fails with an error that says so.
+
+Imported first by the harness, at build time, so its effects are part of every snapshot. Modules the
+guest interpreter lacks behave as on a platform without the feature: those that platforms commonly
+lack (fcntl, pwd, ...) raise ModuleNotFoundError, which packages already handle; those every
+mainstream platform has (bz2, lzma) import and fail when used, so packages importing them at module
+level still load. ctypes is absent for agent code, as native code is; packages that only read its
+type sizes (sympy) get a stand-in without any way to load native code.
+"""
+
+import _thread
+import errno
+import hashlib
+import hmac
+import os
+import subprocess
+import sys
+from importlib.abc import Loader
+from importlib.machinery import ModuleSpec, PathFinder
+from importlib.util import spec_from_file_location
+
+SANDBOX = "the wasm-agents sandbox"
+SHIMS = os.path.join(os.path.dirname(__file__), "shims")
+DEPS = "/1/"  # where vendored packages live in the guest (wasm_agents.sandbox.DEPS_MOUNT)
+
+# Modules that platforms commonly lack: absent, with the reason.
+ABSENT = {
+    "_ssl": "TLS (the ssl module)",
+    "_curses": "a terminal (curses)",
+    "readline": "a terminal (readline)",
+    "termios": "a terminal (termios)",
+    "fcntl": "file locking (fcntl)",
+    "pwd": "a user database (pwd)",
+    "grp": "a group database (grp)",
+    "resource": "process resource limits (resource)",
+    "syslog": "a system log (syslog)",
+}
+# Modules of every mainstream platform: stand-ins that import and fail when used.
+STAND_INS = {"_bz2", "_lzma"}
+PACKAGES_ONLY = {"ctypes"}
+
+
+def _loop_without_self_pipe(selector_events) -> None:
+    """asyncio's loops wake themselves through a socket pair, and the sandbox has no sockets: with one thread and
+    no signal handlers nothing else can add work while the loop waits, so the loop does without."""
+    loop = selector_events.BaseSelectorEventLoop
+    loop._make_self_pipe = loop._close_self_pipe = loop._write_to_self = lambda self: None
+
+
+# Stdlib modules changed as they are first imported (they are not in every snapshot).
+PATCHES = {"asyncio.selector_events": _loop_without_self_pipe}
+
+
+class _PatchingLoader(Loader):
+    """Runs a module's own loader, then its patch."""
+
+    def __init__(self, loader: Loader, patch) -> None:
+        self._loader, self._patch = loader, patch
+
+    def create_module(self, spec):
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module) -> None:
+        self._loader.exec_module(module)
+        self._patch(module)
+
+    def __getattr__(self, name: str):
+        return getattr(self._loader, name)  # get_source, get_filename, ... as the module's own loader has them
+
+
+class _SandboxModules:
+    """A meta path finder, consulted first, for the modules above."""
+
+    @staticmethod
+    def find_spec(name: str, path=None, target=None) -> ModuleSpec | None:
+        if name in PATCHES and (spec := PathFinder.find_spec(name, path)) is not None:
+            spec.loader = _PatchingLoader(spec.loader, PATCHES[name])
+            return spec
+        if name in ABSENT:
+            raise ModuleNotFoundError(f"No module named {name!r}: {ABSENT[name]} is not available in {SANDBOX}", name=name)
+        if name in STAND_INS:
+            return spec_from_file_location(name, os.path.join(SHIMS, f"{name}.py"))
+        if name in PACKAGES_ONLY:
+            if not _imported_by_a_package():
+                raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+            folder = os.path.join(SHIMS, name)
+            return spec_from_file_location(name, os.path.join(folder, "__init__.py"), submodule_search_locations=[folder])
+        return None
+
+
+def _imported_by_a_package() -> bool:
+    """True when the code asking for the module is a vendored package's, not the agent's own."""
+    frame = sys._getframe(2)  # past this function and find_spec
+    while frame is not None and (frame.f_code.co_filename.startswith("<frozen importlib") or "/importlib/" in frame.f_code.co_filename):
+        frame = frame.f_back
+    return frame is not None and frame.f_code.co_filename.startswith(DEPS)
+
+
+def _no_threads(*args, **kwargs):
+    raise RuntimeError(f"can't start new thread: threads are not available in {SANDBOX}")
+
+
+def _no_processes(self, *args, **kwargs):
+    raise OSError(errno.ENOTSUP, f"wasi does not support processes: subprocesses are not available in {SANDBOX}")
+
+
+def pbkdf2_hmac(hash_name: str, password: bytes, salt: bytes, iterations: int, dklen: int | None = None) -> bytes:
+    """PBKDF2 (RFC 8018) with HMAC, as hashlib has it when built with OpenSSL, which the guest's CPython is not."""
+    password, salt = memoryview(password).tobytes(), memoryview(salt).tobytes()
+    if iterations < 1:
+        raise ValueError("iteration value must be greater than 0.")
+    keyed = hmac.new(password, digestmod=hash_name)  # copied for each round: the key is hashed once
+    size = keyed.digest_size
+    dklen = size if dklen is None else dklen
+    if dklen < 1:
+        raise ValueError("key length must be greater than 0.")
+    blocks = []
+    for index in range(1, -(-dklen // size) + 1):
+        mac = keyed.copy()
+        mac.update(salt + index.to_bytes(4, "big"))
+        block = mac.digest()
+        total = int.from_bytes(block, "big")
+        for _ in range(iterations - 1):
+            mac = keyed.copy()
+            mac.update(block)
+            block = mac.digest()
+            total ^= int.from_bytes(block, "big")
+        blocks.append(total.to_bytes(size, "big"))
+    return b"".join(blocks)[:dklen]
+
+
+sys.meta_path.insert(0, _SandboxModules)
+if not hasattr(hashlib, "pbkdf2_hmac"):
+    hashlib.pbkdf2_hmac = pbkdf2_hmac
+_thread.start_new_thread = _thread.start_new = _thread.start_joinable_thread = _no_threads
+if "threading" in sys.modules:
+    sys.modules["threading"]._start_joinable_thread = _no_threads
+subprocess.Popen.__init__ = _no_processes

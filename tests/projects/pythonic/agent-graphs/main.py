@@ -1,0 +1,20 @@
+"""networkx, a popular pure-Python package that imports bz2 at module level."""
+
+import networkx
+
+
+class Graphs:
+    def __init__(self, task):
+        self.task = task
+
+    def run(self):
+        graph = networkx.Graph()
+        graph.add_weighted_edges_from(self.task["edges"])
+        from networkx.algorithms.shortest_paths import weighted  # a submodule, imported lazily
+
+        length, path = weighted.single_source_dijkstra(graph, self.task["source"], self.task["target"])
+        return {"length": length, "path": path}
+
+
+def main(config):
+    return Graphs(config["task"])
