@@ -62,6 +62,7 @@ def build(
         result = build_project(
             project, dist, **options,
             progress=lambda phase, agent, state: events.emit(f"build.{phase}", agent=agent, state=state),
+            notice=lambda message: events.emit("build.notice", "warning", message=message),
         )
         events.emit(
             "build.done", dist=str(result.dist), seconds=result.seconds, cached=list(result.cached_components),
@@ -92,7 +93,11 @@ def build(
                 bars.advance(tasks[phase])
             bars.update(tasks[phase], description=f"{label} ({agent}{', cached' if state == 'cached' else ''})")
 
-        result = build_project(project, dist, **options, progress=progress)
+        def notice(message: str) -> None:
+            if not quiet:
+                bars.console.print(f"note: {message}", markup=False, highlight=False)
+
+        result = build_project(project, dist, **options, progress=progress, notice=notice)
         for task in tasks.values():
             bars.update(task, total=bars.tasks[task].completed)
     if not quiet:

@@ -42,13 +42,15 @@ def build(
     allow_unsafe_sources: bool = False,
     offline: bool = False,
     progress: Progress | None = None,
+    notice: Callable[[str], None] | None = None,
     signing_key: Path | None = None,
     command: Sequence[str] | None = None,
 ) -> BuildResult:
     """Build every agent of `project_dir` into `dist` (default `project_dir/dist`), atomically.
 
     The dist is signed with the private key file `signing_key` if given; provenance.json records
-    `command`, the command line that asked for this build, if given.
+    `command`, the command line that asked for this build, if given. `notice` gets a line for each
+    requirement built from its sdist or taken at an older release (else they are logged as warnings).
     """
     start = time.monotonic()
     report = progress or (lambda phase, agent, state: None)
@@ -66,7 +68,8 @@ def build(
             site_packages = deps_dir / name
             site_packages.mkdir(parents=True)
             wheels[name] = vendor(
-                name, project_dir / spec.folder, site_packages, allow_unsafe_sources=allow_unsafe_sources, offline=offline
+                name, project_dir / spec.folder, site_packages, allow_unsafe_sources=allow_unsafe_sources, offline=offline,
+                notify=notice,
             )
             report("vendor", name, "done")
         staged = {name: stage(project_dir, spec, code_dir) for name, spec in project.agents.items()}

@@ -16,7 +16,7 @@ from wasm_agents.paths import cache_dir, write_atomically
 from wasm_agents.sandbox import CODE_MOUNT, DEPS_MOUNT, GUEST_DIR, HARNESS_MODULE, SANDBOX_MOUNT, STDLIB_MOUNT, WIT_DIR, WORLD
 
 # Changes whenever the way components are made changes, so the cache never serves an older recipe's output.
-RECIPE = "wasm-agents component recipe 2: hermetic guest path"
+RECIPE = "wasm-agents component recipe 3: bytecode for what the snapshot lacks"
 
 # C modules of CPython that its WASI build lacks (the sandbox stands in for _bz2 and _lzma, and ctypes for packages).
 WASI_LACKS = frozenset({
@@ -24,18 +24,34 @@ WASI_LACKS = frozenset({
     "resource", "readline", "_curses", "curses", "_tkinter", "tkinter", "_dbm", "_gdbm", "_hashlib", "_uuid", "_posixshmem",
 })
 
+# The flags word of an unchecked-hash .pyc (PEP 552): valid whatever the source's mtime.
+PYC_UNCHECKED_HASH = 0b01
+
 # componentize-py's own entry point, run in a child process so a crash or a 400 MB peak stays there.
 COMPONENTIZE_PY = "import sys; from componentize_py import script; sys.argv[0] = 'componentize-py'; sys.exit(script())"
 
 
 def componentize(agent_name: str, code_dir: Path, site_packages: Path, output: Path) -> bool:
-    """Write the agent's component to `output`; return True when it came from the cache."""
-    cached = cache_dir("components") / f"{inputs_key(code_dir, site_packages)}.wasm"
-    if cached.is_file():
-        shutil.copyfile(cached, output)
-        return True
+    """Write the agent's component to `output` and the guest's bytecode into `code_dir` and `site_packages`.
+
+    Return True when both came from the cache.
+    """
+    key = inputs_key(code_dir, site_packages)
+    cached, bytecode = cache_dir("components") / f"{key}.wasm", cache_dir("bytecode") / key
+    hit = cached.is_file() and bytecode.is_dir()
+    if not hit:
+        _build(agent_name, code_dir, site_packages, cached, bytecode)
+    shutil.copyfile(cached, output)
+    for name, target in (("code", code_dir), ("deps", site_packages)):
+        if (bytecode / name).is_dir():
+            shutil.copytree(bytecode / name, target, dirs_exist_ok=True)
+    return hit
+
+
+def _build(agent_name: str, code_dir: Path, site_packages: Path, component: Path, bytecode: Path) -> None:
+    """Run componentize-py; cache the component at `component` and the harness's bytecode under `bytecode`."""
     with tempfile.TemporaryDirectory(prefix="wasm-agents-componentize-") as work:
-        # componentize-py writes __pycache__ into the folders it reads: give it copies.
+        # The guest writes bytecode into the folders it reads: give it copies.
         work_path = Path(work)
         paths = [shutil.copytree(source, work_path / name) for name, source in
                  (("code", code_dir), ("deps", site_packages), ("guest", GUEST_DIR))]
@@ -43,9 +59,27 @@ def componentize(agent_name: str, code_dir: Path, site_packages: Path, output: P
         process = run_componentize_py(HARNESS_MODULE, paths, built, work_path)
         if process.returncode != 0 or not built.is_file():
             raise BuildError(f"agent '{agent_name}': {failure(process.stderr, code_dir.name)}")
-        write_atomically(cached, built.read_bytes())
-    shutil.copyfile(cached, output)
-    return False
+        staged = Path(tempfile.mkdtemp(prefix=f".{bytecode.name}-", dir=bytecode.parent))
+        for name in ("code", "deps"):
+            _copy_unchecked_bytecode(work_path / name, staged / name)
+        write_atomically(component, built.read_bytes())
+        try:
+            os.rename(staged, bytecode)
+        except OSError:
+            shutil.rmtree(staged, ignore_errors=True)
+            if not bytecode.is_dir():  # else another build of the same inputs got there first
+                raise
+
+
+def _copy_unchecked_bytecode(source: Path, target: Path) -> None:
+    """Copy the unchecked-hash .pyc files under `source` (the harness's, not componentize-py's own) to `target`."""
+    for pyc in source.rglob("__pycache__/*.pyc"):
+        with open(pyc, "rb") as handle:
+            if int.from_bytes(handle.read(8)[4:8], "little") != PYC_UNCHECKED_HASH:
+                continue
+        destination = target / pyc.relative_to(source)
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(pyc, destination)
 
 
 def inputs_key(code_dir: Path, site_packages: Path) -> str:

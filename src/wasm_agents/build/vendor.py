@@ -1,16 +1,33 @@
-"""Resolve, lock, cache and install an agent's third-party wheels for the sandboxed guest interpreter."""
+"""Resolve, lock, cache and install an agent's third-party wheels for the sandboxed guest interpreter.
+
+Resolving takes two pip runs. The first, the reference, resolves for the guest's markers over the
+guest's wheels and those of a common CPython 3.14 machine, preferring sandbox wheels: it names the
+newest release of every package and shows which of them have no sandbox wheel. Those are built from
+their sdists with no compiler available; a build that comes out pure Python is offered to the second
+run, the real resolution over sandbox wheels only, which backtracks around the packages that have
+compiled code only (and is then compared with the reference, to say which releases were skipped).
+"""
 
 from __future__ import annotations
 
+import base64
+import csv
+import hashlib
+import io
 import json
+import logging
+import os
 import re
 import subprocess
 import sys
 import tempfile
 import zipfile
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 import installer
 from installer.destinations import SchemeDictionaryDestination
@@ -23,6 +40,7 @@ from packaging.utils import (
     canonicalize_name,
     parse_wheel_filename,
 )
+from packaging.version import Version
 
 from wasm_agents.artifacts import sha256_file
 from wasm_agents.errors import VendorError
@@ -61,6 +79,49 @@ GUEST_MARKERS = {
     "sys_platform": "wasi",
 }
 
+# A common CPython 3.14 machine (manylinux x86_64, every glibc level): the reference resolution takes the
+# releases it would, compiled or not. Fixed, so that a lock does not depend on the machine that resolved it.
+REFERENCE_PLATFORMS = (
+    *(f"manylinux_2_{minor}_x86_64" for minor in range(28, 4, -1)),
+    "manylinux2014_x86_64", "manylinux2010_x86_64", "manylinux1_x86_64",
+)  # fmt: skip
+
+# The environment of an sdist build for the guest. No compiler works (C, C++, Rust: cargo runs $RUSTC, and
+# offline it fetches no crates), so a package whose extension is optional falls back to pure Python and one
+# that needs compiled code fails fast. Packages with a switch to skip their extensions get it, so that they
+# do not even try (PyYAML: no libyaml extension, hence a py3-none-any wheel).
+_PURE_BUILD_ENV = {
+    "CC": "false",
+    "CXX": "false",
+    "RUSTC": "false",
+    "CARGO_NET_OFFLINE": "true",
+    "MSGPACK_PUREPYTHON": "1",
+    "PYYAML_FORCE_LIBYAML": "0",
+    "AIOHTTP_NO_EXTENSIONS": "1",
+    "FROZENLIST_NO_EXTENSIONS": "1",
+    "MULTIDICT_NO_EXTENSIONS": "1",
+    "PROPCACHE_NO_EXTENSIONS": "1",
+    "YARL_NO_EXTENSIONS": "1",
+    # The same bytes when built again from the same sdist: zip timestamps, hash-seeded orderings.
+    "SOURCE_DATE_EPOCH": "315532800",
+    "PYTHONHASHSEED": "0",
+}
+# pip's own cache for these builds (its wheel cache reuses builds): private, and keyed by the environment
+# above, so that no wheel built otherwise (with a compiler, say) is ever taken from it.
+_BUILD_CACHE_KEY = hashlib.sha256(json.dumps(_PURE_BUILD_ENV, sort_keys=True).encode()).hexdigest()[:16]
+_NATIVE_SUFFIXES = (".so", ".pyd", ".dylib", ".dll", ".exe")
+# ELF; Mach-O 32 and 64 bit in either byte order, and universal binaries.
+_NATIVE_MAGIC = (
+    b"\x7fELF", b"\xfe\xed\xfa\xce", b"\xfe\xed\xfa\xcf", b"\xce\xfa\xed\xfe", b"\xcf\xfa\xed\xfe", b"\xca\xfe\xba\xbe",
+)  # fmt: skip
+_PURE_WHEEL = (
+    b"Wheel-Version: 1.0\n"
+    b"Generator: wasm-agents (pure-Python build of an sdist)\n"
+    b"Root-Is-Purelib: true\n"
+    b"Tag: py3-none-any\n"
+)
+_ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+
 # Run as a script, not with -m: `-m` would import the whole build package (40–100 ms) into every pip process;
 # -P keeps this folder off sys.path.
 GUEST_PIP = Path(__file__).with_name("guest_pip.py")
@@ -68,15 +129,18 @@ GUEST_PIP = Path(__file__).with_name("guest_pip.py")
 LOCK_HEADER = "# wasm-agents lock v1; requirements.txt sha256={}"
 _LOCK_HEADER_RE = re.compile(r"# wasm-agents lock v1; requirements\.txt sha256=([0-9a-f]{64})")
 _LOCK_LINE_RE = re.compile(r"([^=\s]+)==(\S+) --hash=sha256:([0-9a-f]{64})\s+# ([^/\\\s]+\.whl)")
+# A comment, so that the pin lines keep their format for older readers and pip.
+_LOCK_BUILT = "# {}=={} was built from its sdist by wasm-agents as pure Python: the index has no sandbox wheel of it"
+_LOCK_BUILT_RE = re.compile(r"# ([^=\s]+)==(\S+) was built from its sdist by wasm-agents\b.*")
 _COMMENT_RE = re.compile(r"(^|\s+)#.*$")  # pip's own rule for comments in requirements files
 _ARCHIVE_SUFFIXES = (".whl", ".zip", ".tar.gz", ".tgz", ".tar.bz2", ".tar")
 _NETWORK_MARKERS = ("NewConnectionError", "connection broken by", "Could not fetch URL", "connection-failed")
 _NOT_IN_SANDBOX = (
-    "no wheel that runs in the sandbox (CPython 3.14 on WASI): only platform-specific binary wheels or "
-    "source distributions are published; use a pure-Python package (py3-none-any wheel) or one that "
-    "publishes a WASI wheel"
+    "no wheel that runs in the sandbox (CPython 3.14 on WASI), and none can be built from a source "
+    "distribution; use a pure-Python package (py3-none-any wheel) or one that publishes a WASI wheel"
 )
 _INSTALLER_METADATA = {"INSTALLER": b"wasm-agents"}
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -87,6 +151,27 @@ class LockedWheel:
     version: str
     filename: str
     sha256: str
+    from_sdist: bool = False  # built by wasm-agents from the release's sdist: the index has no sandbox wheel
+
+
+@dataclass(frozen=True)
+class _Release:
+    """One package of the reference resolution."""
+
+    name: str
+    version: str
+    filename: str  # the wheel pip chose: a sandbox wheel whenever the release has one
+    requires: tuple[Requirement, ...]
+    extras: frozenset[str]  # extras its dependencies may ask for: those requested, or else all it provides
+    requested: bool
+
+
+class _NoPureBuild(Exception):
+    """A release's sdist gives no pure-Python wheel; the message says why, as a clause."""
+
+
+class _NoSdist(_NoPureBuild):
+    """The release publishes no sdist at all."""
 
 
 def vendor(
@@ -96,8 +181,14 @@ def vendor(
     *,
     allow_unsafe_sources: bool = False,
     offline: bool = False,
+    notify: Callable[[str], None] | None = None,
 ) -> list[LockedWheel]:
-    """Install the agent's locked requirements into `site_packages`, resolving and writing the lock first if needed."""
+    """Install the agent's locked requirements into `site_packages`, resolving and writing the lock first if needed.
+
+    `notify` gets a one-line notice, naming the agent, for each release skipped for an older one and each
+    wheel built from an sdist; without it they are logged as warnings.
+    """
+    say = notify or _log.warning
     requirements_path = agent_dir / "requirements.txt"
     pip_args = requirement_args(requirements_path, allow_unsafe_sources=allow_unsafe_sources)
     if not pip_args:
@@ -108,9 +199,9 @@ def vendor(
     if wheels is None:
         if offline:
             raise VendorError(f"{agent_name}: requirements.lock is missing or stale and offline mode cannot resolve")
-        wheels = _resolve(agent_name, pip_args, cwd=agent_dir)
+        wheels = _resolve(agent_name, pip_args, cwd=agent_dir, notify=say)
         write_lock(lock_path, requirements_sha256, wheels)
-    paths = [_cached_wheel(agent_name, wheel, offline=offline) for wheel in wheels]
+    paths = [_cached_wheel(agent_name, wheel, offline=offline, notify=say) for wheel in wheels]
     _install(agent_name, paths, site_packages)
     return wheels
 
@@ -147,6 +238,7 @@ def read_lock(path: Path, requirements_sha256: str) -> list[LockedWheel] | None:
     header = _LOCK_HEADER_RE.fullmatch(lines[0]) if lines else None
     if header is None or header.group(1) != requirements_sha256:
         return None
+    built = {(canonicalize_name(match[1]), match[2]) for match in map(_LOCK_BUILT_RE.fullmatch, lines) if match}
     wheels = []
     for number, line in enumerate(lines[1:], 2):
         if not line.strip() or line.startswith("#"):
@@ -154,7 +246,8 @@ def read_lock(path: Path, requirements_sha256: str) -> list[LockedWheel] | None:
         match = _LOCK_LINE_RE.fullmatch(line)
         if match is None:
             raise VendorError(f"{path}:{number}: not a wasm-agents lock line; delete the lock to resolve again")
-        wheels.append(LockedWheel(canonicalize_name(match[1]), match[2], match[4], match[3]))
+        name = canonicalize_name(match[1])
+        wheels.append(LockedWheel(name, match[2], match[4], match[3], from_sdist=(name, match[2]) in built))
     return sorted(wheels, key=lambda wheel: wheel.name)
 
 
@@ -163,8 +256,11 @@ def write_lock(path: Path, requirements_sha256: str, wheels: list[LockedWheel]) 
     lines = [
         LOCK_HEADER.format(requirements_sha256),
         "# Generated by wasm-agents; pip can use it too: pip install --require-hashes --no-deps -r requirements.lock",
-        *(f"{w.name}=={w.version} --hash=sha256:{w.sha256}  # {w.filename}" for w in wheels),
     ]
+    for w in wheels:
+        if w.from_sdist:
+            lines.append(_LOCK_BUILT.format(w.name, w.version))
+        lines.append(f"{w.name}=={w.version} --hash=sha256:{w.sha256}  # {w.filename}")
     write_atomically(path, ("\n".join(lines) + "\n").encode())
 
 
@@ -207,38 +303,288 @@ def _check_line(line: str) -> tuple[str | None, Requirement | None]:
     return None, requirement
 
 
-def _resolve(agent_name: str, pip_args: list[str], *, cwd: Path) -> list[LockedWheel]:
-    """Let pip resolve and download the guest's wheels, check them, cache them and return their pins."""
+def _resolve(agent_name: str, pip_args: list[str], *, cwd: Path, notify: Callable[[str], None]) -> list[LockedWheel]:
+    """Resolve the guest's wheels, building pure-Python ones from sdists where needed; cache them, return their pins."""
     with tempfile.TemporaryDirectory(prefix="wasm-agents-pip-") as tmp:
-        _pip_download(agent_name, pip_args, Path(tmp), cwd=cwd)
+        built_dir, download_dir = Path(tmp, "built"), Path(tmp, "download")
+        built_dir.mkdir()
+        pip_args = ["--find-links", str(built_dir), *pip_args]
+        graph = _reference_graph(agent_name, pip_args, built_dir, cwd=cwd)
+        compiled = [release for release in graph.values() if not _runs_in_guest(release.filename)]
+        refused = _build_pure_wheels(agent_name, compiled, built_dir)
+        result = _guest_pip(["download", *PIP_TARGET_ARGS, "--dest", str(download_dir), *pip_args], cwd=cwd)
+        if result.returncode != 0:
+            raise _refusal(agent_name, graph, refused, result.stdout + result.stderr)
+        built = {sha256_file(path) for path in built_dir.glob("*.whl")}
         wheels = []
-        for path in sorted(Path(tmp).iterdir()):
+        for path in sorted(download_dir.iterdir()):
             name, version = _check_wheel(agent_name, path.name)
             sha256 = sha256_file(path)
             _store_in_cache(path, sha256)
-            wheels.append(LockedWheel(name, version, path.name, sha256))
-    return sorted(wheels, key=lambda wheel: wheel.name)
+            wheels.append(LockedWheel(name, version, path.name, sha256, from_sdist=sha256 in built))
+    wheels.sort(key=lambda wheel: wheel.name)
+    for message in _notices(graph, wheels, refused):
+        notify(f"{agent_name}: {message}")
+    return wheels
+
+
+def _reference_graph(agent_name: str, pip_args: list[str], built_dir: Path, *, cwd: Path) -> dict[str, _Release]:
+    """Resolve over sandbox and common compiled wheels, first building packages with no wheel at all from sdists."""
+    attempted: set[str] = set()
+    with tempfile.TemporaryDirectory(prefix="wasm-agents-report-") as tmp:
+        report = Path(tmp, "report.json")
+        command = [
+            "install", "--dry-run", "--ignore-installed", "--report", str(report), *PIP_TARGET_ARGS,
+            *(arg for platform in REFERENCE_PLATFORMS for arg in ("--platform", platform)), *pip_args,
+        ]  # fmt: skip
+        while True:
+            result = _guest_pip(command, cwd=cwd, rank_last=REFERENCE_PLATFORMS)
+            if result.returncode == 0:
+                return _read_report(report)
+            output = result.stdout + result.stderr
+            wanted = [
+                (requirement, needed_by)
+                for requirement, needed_by in _without_wheels(output)
+                if canonicalize_name(_project_name(requirement)) not in attempted
+            ]
+            if not wanted or any(marker in output for marker in _NETWORK_MARKERS):
+                raise _pip_failure(agent_name, output)
+            for requirement, needed_by in wanted:
+                name = canonicalize_name(_project_name(requirement))
+                attempted.add(name)
+                if not needed_by and not _on_index(name):  # a misspelt name: nothing to build
+                    raise _not_on_index(agent_name, _project_name(requirement))
+                try:
+                    _build_pure_wheel(agent_name, requirement, built_dir)
+                except _NoSdist:
+                    raise _pip_failure(agent_name, output) from None
+                except _NoPureBuild as why:
+                    required_by = f" (required by {needed_by})" if needed_by else ""
+                    message = f"{agent_name}: {name}{required_by}: no pure-Python or WASI wheel ({why})"
+                    raise VendorError(message) from None
+
+
+def _build_pure_wheels(agent_name: str, releases: list[_Release], dest: Path) -> dict[str, str]:
+    """Build pure-Python wheels of `releases` from their sdists into `dest`; return why not, by name, for the rest."""
+
+    def build(release: _Release) -> str | None:
+        try:
+            _build_pure_wheel(agent_name, f"{release.name}=={release.version}", dest)
+        except _NoPureBuild as why:
+            return str(why)
+        return None
+
+    # Each build is a pip process that mostly waits for downloads and its build backend: run them side by side.
+    with ThreadPoolExecutor(max_workers=max(1, min(len(releases), os.cpu_count() or 1))) as pool:
+        outcomes = dict(zip([release.name for release in releases], pool.map(build, releases), strict=True))
+    return {name: why for name, why in outcomes.items() if why is not None}
+
+
+def _read_report(path: Path) -> dict[str, _Release]:
+    """Return the packages of a pip installation report by canonical name."""
+    graph = {}
+    for item in json.loads(path.read_text(encoding="utf-8"))["install"]:
+        metadata = item["metadata"]
+        requires = []
+        for line in metadata.get("requires_dist", []):
+            try:
+                requires.append(Requirement(line))
+            except InvalidRequirement:
+                continue  # pip took it; a dependency path that misses it is merely less precise
+        extras = item.get("requested_extras", []) if item.get("requested") else metadata.get("provides_extra", [])
+        name = canonicalize_name(metadata["name"])
+        graph[name] = _Release(
+            name=name,
+            version=metadata["version"],
+            filename=unquote(urlsplit(item["download_info"]["url"]).path.rsplit("/", 1)[-1]),
+            requires=tuple(requires),
+            extras=frozenset(extras),
+            requested=bool(item.get("requested")),
+        )
+    return graph
+
+
+def _without_wheels(output: str) -> Iterator[tuple[str, str]]:
+    """Yield (requirement, the package that needs it or "") for each requirement a failed pip run found no wheel for."""
+    for match in re.finditer(r"No matching distribution found for (\S+)(?: \(from ([^)]+)\))?", output):
+        yield match[1], match[2] or ""
+    conflict = re.search(r"no matching distributions available for your environment:\n((?:[ \t]+\S+\n?)+)", output)
+    for name in conflict[1].split() if conflict else ():
+        yield name, ""
+
+
+def _build_pure_wheel(agent_name: str, requirement: str, dest: Path) -> Path:
+    """Build `requirement` from its sdist with no compiler into a pure-Python wheel in `dest`, or raise _NoPureBuild."""
+    name = canonicalize_name(_project_name(requirement))
+    with tempfile.TemporaryDirectory(prefix="wasm-agents-sdist-") as tmp:
+        command = [
+            sys.executable, "-P", "-m", "pip", "wheel", "--no-deps", "--no-binary", name,
+            # The release was chosen for the guest's Python, whatever Python runs the build.
+            "--ignore-requires-python", "--no-input", "--disable-pip-version-check", "--wheel-dir", tmp, requirement,
+        ]  # fmt: skip
+        pip_cache = cache_dir("sdist-builds") / _BUILD_CACHE_KEY
+        environment = {**os.environ, **_PURE_BUILD_ENV, "PIP_CACHE_DIR": str(pip_cache)}
+        result = subprocess.run(command, cwd=tmp, env=environment, capture_output=True, text=True, check=False)
+        output = result.stdout + result.stderr
+        if result.returncode != 0:
+            if any(marker in output for marker in _NETWORK_MARKERS):
+                last = _last_error_line(output)
+                raise VendorError(f"{agent_name}: pip could not reach the package index (check the network): {last}")
+            if "No matching distribution found" in output:
+                raise _NoSdist("and no sdist to build one from")
+            raise _NoPureBuild("its sdist does not build without a compiler")
+        built = sorted(Path(tmp).glob("*.whl"))
+        if len(built) != 1:
+            raise _NoPureBuild(f"pip built {len(built)} wheels from its sdist")
+        return _pure_wheel(built[0], dest)
+
+
+def _pure_wheel(built: Path, dest: Path) -> Path:
+    """Write `built` to `dest` as a reproducible py3-none-any wheel, or raise _NoPureBuild if it holds compiled code."""
+    name, version, _, _ = parse_wheel_filename(built.name)
+    with zipfile.ZipFile(built) as archive:
+        members = [info for info in archive.infolist() if not info.is_dir()]
+        files = {info.filename: (archive.read(info), info.external_attr >> 16) for info in members}
+    native = sorted(path for path, (data, _) in files.items() if _is_native(path, data))
+    if native:
+        raise _NoPureBuild(f"its sdist builds compiled code even without a compiler: {native[0]}")
+    dist_info = {path.split("/")[0] for path in files if re.fullmatch(r"[^/]+\.dist-info/WHEEL", path)}
+    if len(dist_info) != 1:
+        raise _NoPureBuild("its sdist builds a wheel without exactly one .dist-info folder")
+    (dist_info_dir,) = dist_info
+    wheel_file, record_file = f"{dist_info_dir}/WHEEL", f"{dist_info_dir}/RECORD"
+    for stale in (record_file, f"{record_file}.jws", f"{record_file}.p7s"):  # signatures would no longer match
+        files.pop(stale, None)
+    # Nothing is compiled, so whatever the builder tagged it (an optional extension that failed leaves a
+    # platform tag and Root-Is-Purelib: false), it is pure Python.
+    files[wheel_file] = (_PURE_WHEEL, 0o644)
+    order = sorted(files, key=lambda path: (path.startswith(f"{dist_info_dir}/"), path))
+    record = io.StringIO()
+    writer = csv.writer(record, lineterminator="\n")
+    for path in order:
+        digest = base64.urlsafe_b64encode(hashlib.sha256(files[path][0]).digest()).rstrip(b"=").decode()
+        writer.writerow([path, f"sha256={digest}", len(files[path][0])])
+    writer.writerow([record_file, "", ""])
+    files[record_file] = (record.getvalue().encode(), 0o644)
+    target = dest / f"{name.replace('-', '_')}-{version}-py3-none-any.whl"
+    # Stored, not deflated: the bytes then depend on the files alone, not on the zlib build of the machine.
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_STORED) as archive:
+        for path in [*order, record_file]:
+            data, mode = files[path]
+            info = zipfile.ZipInfo(path, date_time=_ZIP_EPOCH)
+            info.create_system = 3  # Unix, on every OS, for the permission bits
+            info.external_attr = (0o100755 if mode & 0o111 else 0o100644) << 16
+            archive.writestr(info, data)
+    return target
+
+
+def _is_native(path: str, data: bytes) -> bool:
+    """True for a shared library or executable (by name, or ELF and Mach-O by content)."""
+    return path.lower().endswith(_NATIVE_SUFFIXES) or bool(re.search(r"\.so\.\d", path)) or data[:4] in _NATIVE_MAGIC
+
+
+def _refusal(agent_name: str, graph: dict[str, _Release], refused: dict[str, str], output: str) -> VendorError:
+    """Explain a failed guest resolution by the compiled-only packages it needed, with the paths that pulled them in."""
+    if not refused or any(marker in output for marker in _NETWORK_MARKERS):
+        return _pip_failure(agent_name, output)
+    named = {canonicalize_name(_project_name(requirement)) for requirement, _ in _without_wheels(output)}
+    problems = []
+    for name in sorted(named & refused.keys() or refused):
+        path = _dependency_path(graph, name)
+        needed = f", and every {path[0]} release requirements.txt allows needs it" if len(path) > 1 else ""
+        why = f"only compiled wheels, no pure-Python or WASI wheel ({refused[name]})"
+        problems.append(f"{' → '.join(path)}: {why}{needed}")
+    return VendorError(f"{agent_name}: {'; '.join(problems)}")
+
+
+def _dependency_path(graph: dict[str, _Release], target: str) -> list[str]:
+    """Return the shortest chain of requirements from a requested package to `target` in the reference resolution."""
+    previous: dict[str, str | None] = {name: None for name in sorted(graph) if graph[name].requested}
+    queue = deque(previous)
+    while queue and target not in previous:
+        name = queue.popleft()
+        for child in _dependencies(graph, name):
+            if child not in previous:
+                previous[child] = name
+                queue.append(child)
+    path = [target]
+    while (parent := previous.get(path[-1])) is not None:
+        path.append(parent)
+    return path[::-1]
+
+
+def _dependencies(graph: dict[str, _Release], name: str) -> Iterator[str]:
+    """Yield the packages of `graph` that `name` requires in the guest's marker environment."""
+    release = graph[name]
+    for requirement in release.requires:
+        child = canonicalize_name(requirement.name)
+        if child == name or child not in graph:
+            continue
+        marker = requirement.marker
+        if marker is None or any(marker.evaluate({**GUEST_MARKERS, "extra": extra}) for extra in ("", *release.extras)):
+            yield child
+
+
+def _reachable(graph: dict[str, _Release], name: str) -> set[str]:
+    """Return `name` and every package it requires, directly or not, in the reference resolution."""
+    seen, stack = {name}, [name]
+    while stack:
+        for child in _dependencies(graph, stack.pop()):
+            if child not in seen:
+                seen.add(child)
+                stack.append(child)
+    return seen
+
+
+def _notices(graph: dict[str, _Release], wheels: Iterable[LockedWheel], refused: dict[str, str]) -> list[str]:
+    """Return one line per package built from its sdist, and per package taken at an older release than the newest."""
+    messages = []
+    for wheel in wheels:
+        if wheel.from_sdist:
+            messages.append(
+                f"{wheel.name}: {wheel.version} has no sandbox wheel; "
+                "built a pure-Python wheel from its sdist (compiled extensions, if any, left out)"
+            )
+        newest = graph.get(wheel.name)
+        if newest is None or Version(wheel.version) >= Version(newest.version):
+            continue
+        if wheel.name in refused:
+            why = "only compiled wheels"
+        elif blocked := sorted(_reachable(graph, wheel.name) & refused.keys()):
+            why = f"only compiled wheels for {', '.join(blocked)}"
+        else:
+            messages.append(f"{wheel.name}: {newest.version} does not fit the older releases taken; using {wheel.version}")
+            continue
+        messages.append(f"{wheel.name}: {newest.version} has no sandbox wheel ({why}); using {wheel.version}")
+    return messages
+
+
+def _runs_in_guest(filename: str) -> bool:
+    """True for a wheel with a tag the guest supports."""
+    try:
+        return not parse_wheel_filename(filename)[3].isdisjoint(GUEST_TAGS)
+    except InvalidWheelFilename:
+        return False
 
 
 def _check_wheel(agent_name: str, filename: str) -> tuple[str, str]:
     """Return the canonical name and version of a downloaded wheel, refusing anything the guest cannot run."""
-    try:
-        name, version, _, tags = parse_wheel_filename(filename)
-        if not tags.isdisjoint(GUEST_TAGS):
-            return name, str(version)
-    except InvalidWheelFilename:
-        pass
-    raise VendorError(f"{agent_name}: {filename} is not a wheel that runs in the sandbox (CPython 3.14 on WASI)")
+    if not _runs_in_guest(filename):
+        raise VendorError(f"{agent_name}: {filename} is not a wheel that runs in the sandbox (CPython 3.14 on WASI)")
+    name, version, _, _ = parse_wheel_filename(filename)
+    return name, str(version)
 
 
-def _cached_wheel(agent_name: str, wheel: LockedWheel, *, offline: bool) -> Path:
-    """Return the cached file of a locked wheel, downloading exactly that pin if it is missing."""
+def _cached_wheel(agent_name: str, wheel: LockedWheel, *, offline: bool, notify: Callable[[str], None]) -> Path:
+    """Return the cached file of a locked wheel, downloading (or building) exactly that pin if it is missing."""
     path = cache_dir("wheels") / wheel.sha256 / wheel.filename
     if path.is_file():
         _check_hash(agent_name, wheel, sha256_file(path))
         return path
     if offline:
         raise VendorError(f"{agent_name}: {wheel.filename} is not in the wheel cache and offline mode cannot fetch it")
+    if wheel.from_sdist:
+        return _rebuilt_wheel(agent_name, wheel, notify)
     with tempfile.TemporaryDirectory(prefix="wasm-agents-pip-") as tmp:
         _pip_download(agent_name, ["--no-deps", f"{wheel.name}=={wheel.version}"], Path(tmp), cwd=Path(tmp))
         downloaded = Path(tmp, wheel.filename)
@@ -246,6 +592,27 @@ def _cached_wheel(agent_name: str, wheel: LockedWheel, *, offline: bool) -> Path
             raise VendorError(f"{agent_name}: pip did not download {wheel.filename} for {wheel.name}=={wheel.version}")
         _check_hash(agent_name, wheel, sha256_file(downloaded))
         return _store_in_cache(downloaded, wheel.sha256)
+
+
+def _rebuilt_wheel(agent_name: str, wheel: LockedWheel, notify: Callable[[str], None]) -> Path:
+    """Build a locked wheel again from its sdist, accept it only with the locked hash, and cache it."""
+    with tempfile.TemporaryDirectory(prefix="wasm-agents-pip-") as tmp:
+        try:
+            built = _build_pure_wheel(agent_name, f"{wheel.name}=={wheel.version}", Path(tmp))
+        except _NoPureBuild as why:
+            raise VendorError(
+                f"{agent_name}: {wheel.filename} is not in the wheel cache and building it again failed ({why}); "
+                "delete requirements.lock to resolve again"
+            ) from None
+        actual = sha256_file(built)
+        if built.name != wheel.filename or actual != wheel.sha256:
+            raise VendorError(
+                f"{agent_name} requirements.lock: {wheel.name}=={wheel.version} built again from its sdist differs "
+                f"from the lock (expected {wheel.filename} sha256 {wheel.sha256}, got {built.name} sha256 {actual}): "
+                "its build tools have changed since; delete requirements.lock to resolve and build again"
+            )
+        notify(f"{agent_name}: {wheel.name}: {wheel.version} built again from its sdist (not in the wheel cache)")
+        return _store_in_cache(built, actual)
 
 
 def _check_hash(agent_name: str, wheel: LockedWheel, actual: str) -> None:
@@ -266,42 +633,53 @@ def _store_in_cache(path: Path, sha256: str) -> Path:
     return target
 
 
+def _guest_pip(args: list[str], *, cwd: Path, rank_last: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
+    """Run pip with `args` under the guest's marker environment, ranking wheels of `rank_last` platforms last."""
+    settings = json.dumps({"markers": GUEST_MARKERS, "rank_last": list(rank_last)})
+    command = [sys.executable, "-P", str(GUEST_PIP), settings, *args, "--no-input", "--disable-pip-version-check"]
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=False)
+
+
 def _pip_download(agent_name: str, args: list[str], dest: Path, *, cwd: Path) -> None:
     """Run `pip download` for the guest interpreter into `dest`, turning failures into one-line VendorErrors."""
-    command = [
-        sys.executable, "-P", str(GUEST_PIP), json.dumps(GUEST_MARKERS), "download", *PIP_TARGET_ARGS,
-        "--dest", str(dest), "--no-input", "--disable-pip-version-check", *args,
-    ]  # fmt: skip
-    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=False)
+    result = _guest_pip(["download", *PIP_TARGET_ARGS, "--dest", str(dest), *args], cwd=cwd)
     if result.returncode != 0:
         raise _pip_failure(agent_name, result.stdout + result.stderr)
 
 
 def _pip_failure(agent_name: str, output: str) -> VendorError:
-    """Explain a failed `pip download` in one line, naming the package without a usable wheel if there is one."""
+    """Explain a failed pip run in one line, naming the package without a usable wheel if there is one."""
     last = _last_error_line(output)
     if any(marker in output for marker in _NETWORK_MARKERS):
         return VendorError(f"{agent_name}: pip could not reach the package index (check the network): {last}")
     found = re.search(r"satisfies the requirement (\S+).*\(from versions: (.+)\)", output)
     if found and found[2] != "none":
-        return VendorError(f"{agent_name}: no version of {found[1]} matches; versions with sandbox wheels: {found[2]}")
+        return VendorError(f"{agent_name}: no version of {found[1]} matches; versions with wheels: {found[2]}")
     missing = re.search(r"No matching distribution found for (\S+)(?: \(from ([^)]+)\))?", output)
     if missing:
         name = _project_name(missing[1])
         if not missing[2] and not _on_index(name):
-            return VendorError(f"{agent_name}: {name} was not found on the package index (is the name spelled right?)")
+            return _not_on_index(agent_name, name)
         needed_by = f" (required by {missing[2]})" if missing[2] else ""
         return VendorError(f"{agent_name}: {name}{needed_by} has {_NOT_IN_SANDBOX}")
     conflict = re.search(r"no matching distributions available for your environment:\n((?:[ \t]+\S+\n?)+)", output)
     if conflict:
         names = ", ".join(conflict[1].split())
         return VendorError(f"{agent_name}: {names} {'has' if ',' not in names else 'have'} {_NOT_IN_SANDBOX}")
-    return VendorError(f"{agent_name}: pip download failed: {last}")
+    return VendorError(f"{agent_name}: pip failed: {last}")
+
+
+def _not_on_index(agent_name: str, name: str) -> VendorError:
+    """The error for a requirement whose name the package index does not know."""
+    return VendorError(f"{agent_name}: {name} was not found on the package index (is the name spelled right?)")
 
 
 def _on_index(name: str) -> bool:
     """True when the package index has any release of `name`, for any platform (a wrong name has none)."""
-    command = [sys.executable, "-m", "pip", "index", "versions", "--pre", "--no-input", "--disable-pip-version-check", name]
+    command = [
+        sys.executable, "-m", "pip", "index", "versions", "--pre", "--ignore-requires-python",
+        "--no-input", "--disable-pip-version-check", name,
+    ]  # fmt: skip
     return subprocess.run(command, capture_output=True, text=True, check=False).returncode == 0
 
 

@@ -23,6 +23,40 @@ from componentize_py_types import Err
 import main as agent_main
 
 
+def _compile_what_the_snapshot_lacks() -> None:
+    """Compile the agent's and its packages' modules that the snapshot did not import, with this interpreter.
+
+    Runs once, at build time: the bytecode ships in the dist, so a module imported later is not compiled
+    again in every fresh instance. Unchecked-hash .pyc files stay valid whatever mtimes the sources get.
+    """
+    import importlib.util
+    import os
+    from importlib._bootstrap_external import _code_to_hash_pyc
+
+    loaded = {getattr(module, "__file__", None) for module in list(sys.modules.values())}
+    for root in ("/0", "/1"):  # the agent's folder and its vendored packages (wasm_agents.sandbox.CODE_MOUNT, DEPS_MOUNT)
+        for folder, subfolders, files in os.walk(root):
+            subfolders[:] = [name for name in subfolders if name not in ("__pycache__", "tests", "test")]
+            for name in files:
+                path = os.path.join(folder, name)
+                if not name.endswith(".py") or path in loaded:
+                    continue
+                with open(path, "rb") as handle:
+                    source = handle.read()
+                try:
+                    code = compile(source, path, "exec", dont_inherit=True)
+                except (SyntaxError, ValueError):
+                    continue  # not importable Python (a template, another version's syntax): it stays source only
+                os.makedirs(os.path.join(folder, "__pycache__"), exist_ok=True)
+                # A buffered write: WASI may take a large write in parts, which py_compile refuses.
+                with open(importlib.util.cache_from_source(path), "wb") as handle:
+                    handle.write(_code_to_hash_pyc(code, importlib.util.source_hash(source), checked=False))
+
+
+_compile_what_the_snapshot_lacks()
+del _compile_what_the_snapshot_lacks
+
+
 WARM_UP = "wasm-agents:warm-up"  # as in wasm_agents.sandbox: the host warms fresh instances with it
 
 
