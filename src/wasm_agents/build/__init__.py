@@ -76,7 +76,8 @@ def build(
 
         def one_component(name: str) -> bool:
             report("componentize", name, "start")
-            cached = componentize(name, staged[name], deps_dir / name, components_dir / f"{name}.wasm")
+            fuel = project.agents[name].limits.fuel is not None
+            cached = componentize(name, staged[name], deps_dir / name, components_dir / f"{name}.wasm", fuel=fuel)
             report("componentize", name, "cached" if cached else "done")
             return cached
 

@@ -4,19 +4,20 @@ import hashlib
 import os
 import re
 import shutil
-import subprocess
-import sys
 import tempfile
 from importlib.metadata import version
 from pathlib import Path
 
 from wasm_agents.artifacts import sha256_file
+from wasm_agents.build.bytecode import compile_bytecode
+from wasm_agents.build.runtime import guest_stdlib
+from wasm_agents.build.toolchain import run_componentize_py
 from wasm_agents.errors import BuildError
 from wasm_agents.paths import cache_dir, write_atomically
-from wasm_agents.sandbox import CODE_MOUNT, DEPS_MOUNT, GUEST_DIR, HARNESS_MODULE, SANDBOX_MOUNT, STDLIB_MOUNT, WIT_DIR, WORLD
+from wasm_agents.sandbox import CODE_MOUNT, DEPS_MOUNT, GUEST_DIR, HARNESS_MODULE, SANDBOX_MOUNT, STDLIB_MOUNT, WIT_DIR
 
 # Changes whenever the way components are made changes, so the cache never serves an older recipe's output.
-RECIPE = "wasm-agents component recipe 3: bytecode for what the snapshot lacks"
+RECIPE = "wasm-agents component recipe 3: a frozen snapshot, bytecode for what it lacks"
 
 # C modules of CPython that its WASI build lacks (the sandbox stands in for _bz2 and _lzma, and ctypes for packages).
 WASI_LACKS = frozenset({
@@ -27,20 +28,20 @@ WASI_LACKS = frozenset({
 # The flags word of an unchecked-hash .pyc (PEP 552): valid whatever the source's mtime.
 PYC_UNCHECKED_HASH = 0b01
 
-# componentize-py's own entry point, run in a child process so a crash or a 400 MB peak stays there.
-COMPONENTIZE_PY = "import sys; from componentize_py import script; sys.argv[0] = 'componentize-py'; sys.exit(script())"
 
+def componentize(agent_name: str, code_dir: Path, site_packages: Path, output: Path, *, fuel: bool = False) -> bool:
+    """Write the agent's component to `output`, and bytecode for what its snapshot lacks into `code_dir` and `site_packages`.
 
-def componentize(agent_name: str, code_dir: Path, site_packages: Path, output: Path) -> bool:
-    """Write the agent's component to `output` and the guest's bytecode into `code_dir` and `site_packages`.
-
+    `fuel` says which engine the component will run on (it is compiled for this host along the way).
     Return True when both came from the cache.
     """
     key = inputs_key(code_dir, site_packages)
     cached, bytecode = cache_dir("components") / f"{key}.wasm", cache_dir("bytecode") / key
     hit = cached.is_file() and bytecode.is_dir()
-    if not hit:
-        _build(agent_name, code_dir, site_packages, cached, bytecode)
+    if not cached.is_file():
+        _build(agent_name, code_dir, site_packages, cached)
+    if not bytecode.is_dir():
+        _compile(agent_name, cached, fuel, code_dir, site_packages, bytecode)
     shutil.copyfile(cached, output)
     for name, target in (("code", code_dir), ("deps", site_packages)):
         if (bytecode / name).is_dir():
@@ -48,10 +49,10 @@ def componentize(agent_name: str, code_dir: Path, site_packages: Path, output: P
     return hit
 
 
-def _build(agent_name: str, code_dir: Path, site_packages: Path, component: Path, bytecode: Path) -> None:
-    """Run componentize-py; cache the component at `component` and the harness's bytecode under `bytecode`."""
+def _build(agent_name: str, code_dir: Path, site_packages: Path, component: Path) -> None:
+    """Run componentize-py and cache the component at `component`."""
     with tempfile.TemporaryDirectory(prefix="wasm-agents-componentize-") as work:
-        # The guest writes bytecode into the folders it reads: give it copies.
+        # componentize-py writes __pycache__ into the folders it reads: give it copies.
         work_path = Path(work)
         paths = [shutil.copytree(source, work_path / name) for name, source in
                  (("code", code_dir), ("deps", site_packages), ("guest", GUEST_DIR))]
@@ -59,10 +60,17 @@ def _build(agent_name: str, code_dir: Path, site_packages: Path, component: Path
         process = run_componentize_py(HARNESS_MODULE, paths, built, work_path)
         if process.returncode != 0 or not built.is_file():
             raise BuildError(f"agent '{agent_name}': {failure(process.stderr, code_dir.name)}")
-        staged = Path(tempfile.mkdtemp(prefix=f".{bytecode.name}-", dir=bytecode.parent))
-        for name in ("code", "deps"):
-            _copy_unchecked_bytecode(work_path / name, staged / name)
         write_atomically(component, built.read_bytes())
+
+
+def _compile(agent_name: str, component: Path, fuel: bool, code_dir: Path, site_packages: Path, bytecode: Path) -> None:
+    """Have the component compile what its snapshot lacks, in copies of its folders; cache the .pyc files under `bytecode`."""
+    with tempfile.TemporaryDirectory(prefix="wasm-agents-bytecode-") as work:
+        copies = {name: shutil.copytree(source, Path(work) / name) for name, source in (("code", code_dir), ("deps", site_packages))}
+        compile_bytecode(agent_name, component, fuel, copies["code"], copies["deps"], guest_stdlib())
+        staged = Path(tempfile.mkdtemp(prefix=f".{bytecode.name}-", dir=bytecode.parent))
+        for name, copy in copies.items():
+            _copy_unchecked_bytecode(copy, staged / name)
         try:
             os.rename(staged, bytecode)
         except OSError:
@@ -72,7 +80,7 @@ def _build(agent_name: str, code_dir: Path, site_packages: Path, component: Path
 
 
 def _copy_unchecked_bytecode(source: Path, target: Path) -> None:
-    """Copy the unchecked-hash .pyc files under `source` (the harness's, not componentize-py's own) to `target`."""
+    """Copy the unchecked-hash .pyc files under `source` (the harness's, not any left by a source's own tree) to `target`."""
     for pyc in source.rglob("__pycache__/*.pyc"):
         with open(pyc, "rb") as handle:
             if int.from_bytes(handle.read(8)[4:8], "little") != PYC_UNCHECKED_HASH:
@@ -90,28 +98,6 @@ def inputs_key(code_dir: Path, site_packages: Path) -> str:
         for path in sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
             digest.update(f"{label}/{path.relative_to(root).as_posix()}\0{sha256_file(path)}\n".encode())
     return digest.hexdigest()
-
-
-def run_componentize_py(module: str, python_path: list[Path], output: Path, work: Path) -> subprocess.CompletedProcess[str]:
-    """Componentize `module` for the agent world; the guest sees `python_path` as /0, /1, ... in this order."""
-    command = [sys.executable, "-c", COMPONENTIZE_PY, "-q", "-d", str(WIT_DIR), "-w", WORLD, "componentize"]
-    for path in python_path:
-        command += ["-p", str(path)]
-    command += [module, "-o", str(output)]
-    return subprocess.run(command, capture_output=True, text=True, cwd=work, env=_hermetic_env(work))
-
-
-def _hermetic_env(work: Path) -> dict[str, str]:
-    """Only what componentize-py needs, and an empty VIRTUAL_ENV.
-
-    componentize-py appends the site-packages of $VIRTUAL_ENV (or else of `pipenv --venv`, or else of
-    `python3` on PATH) to the guest's path: without an empty one, packages of the build machine that
-    an agent never declared would be baked into its component.
-    """
-    empty_venv = work / "empty-venv"
-    (empty_venv / "lib" / "site-packages").mkdir(parents=True)
-    keep = ("PATH", "HOME", "TMPDIR", "LANG", "LC_ALL")
-    return {**{key: os.environ[key] for key in keep if key in os.environ}, "VIRTUAL_ENV": str(empty_venv)}
 
 
 def failure(stderr: str, folder: str) -> str:

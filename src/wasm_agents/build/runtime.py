@@ -9,14 +9,17 @@ import hashlib
 import os
 import shutil
 import tempfile
+import threading
 from importlib.metadata import version
 from pathlib import Path
 
 from wasm_agents.artifacts import RUNTIME_ARTIFACT, RUNTIME_SANDBOX, RUNTIME_STDLIB, ArtifactManifest, artifact_manifest, sha256_file, write_reproducible_tar
-from wasm_agents.build.componentize import run_componentize_py
+from wasm_agents.build.toolchain import run_componentize_py
 from wasm_agents.errors import BuildError
 from wasm_agents.paths import cache_dir
 from wasm_agents.sandbox import GUEST_DIR, STDLIB_MOUNT
+
+_exporting = threading.Lock()
 
 # Changes whenever the way the runtime is made changes, so the cache never serves an older recipe's output.
 RECIPE = "wasm-agents runtime recipe 1: stdlib with unchecked-hash bytecode"
@@ -46,7 +49,7 @@ def runtime_artifact() -> tuple[Path, ArtifactManifest]:
     folder = cache_dir("runtime") / key
     archive, listing = folder / RUNTIME_ARTIFACT, folder / "manifest.json"
     if not listing.is_file():
-        stdlib = _guest_stdlib()
+        stdlib = guest_stdlib()
         with tempfile.TemporaryDirectory(prefix=".runtime-", dir=folder.parent) as work:
             tree = Path(work) / "tree"
             shutil.copytree(stdlib, tree / RUNTIME_STDLIB)
@@ -59,22 +62,28 @@ def runtime_artifact() -> tuple[Path, ArtifactManifest]:
     return archive, ArtifactManifest.from_json(listing.read_bytes(), str(listing))
 
 
-def _guest_stdlib() -> Path:
+def guest_stdlib() -> Path:
     """Return the guest's stdlib folder with compiled bytecode, exported once per componentize-py version (~20 s)."""
     folder = cache_dir("stdlib") / _digest(f"{RECIPE}; componentize-py {version('componentize-py')}", [])
-    if not (folder / "python").is_dir():
-        with tempfile.TemporaryDirectory(prefix=".stdlib-", dir=folder.parent) as work:
-            work_path = Path(work)
-            exporter, out = work_path / "exporter", work_path / "out"
-            exporter.mkdir()
-            out.mkdir()
-            (exporter / f"{EXPORTER_MODULE}.py").write_text(EXPORTER)
-            process = run_componentize_py(EXPORTER_MODULE, [exporter, out], work_path / "unused.wasm", work_path)
-            if process.returncode != 0 or not (out / "python" / "os.py").is_file():
-                tail = process.stderr.strip().splitlines()[-1:] or ["no output"]
-                raise BuildError(f"exporting the guest's standard library from componentize-py failed: {tail[0]}")
-            _publish(out, folder)
+    with _exporting:  # the build's threads all need it: one export, not one each
+        if not (folder / "python").is_dir():
+            _export_stdlib(folder)
     return folder / "python"
+
+
+def _export_stdlib(folder: Path) -> None:
+    """Export the stdlib of componentize-py's interpreter into `folder`/python."""
+    with tempfile.TemporaryDirectory(prefix=".stdlib-", dir=folder.parent) as work:
+        work_path = Path(work)
+        exporter, out = work_path / "exporter", work_path / "out"
+        exporter.mkdir()
+        out.mkdir()
+        (exporter / f"{EXPORTER_MODULE}.py").write_text(EXPORTER)
+        process = run_componentize_py(EXPORTER_MODULE, [exporter, out], work_path / "unused.wasm", work_path)
+        if process.returncode != 0 or not (out / "python" / "os.py").is_file():
+            tail = process.stderr.strip().splitlines()[-1:] or ["no output"]
+            raise BuildError(f"exporting the guest's standard library from componentize-py failed: {tail[0]}")
+        _publish(out, folder)
 
 
 def _publish(staged: Path, folder: Path) -> None:

@@ -14,6 +14,8 @@ GUEST_PYTHON = "3.14"
 STDLIB_MOUNT = "/python"
 CODE_MOUNT, DEPS_MOUNT, SANDBOX_MOUNT = "/0", "/1", "/2"
 
-# The `run` input that warms a fresh instance up without running agent code (see pool.py);
-# the guest harness has the same literal.
+# The `run` input that warms a fresh instance up without running agent code (see pool.py), and the one
+# that has it compile the modules its snapshot lacks, at build time (see build/bytecode.py); the guest
+# harness has the same literals. A task never reaches `run` as such: its input is always a JSON object.
 WARM_UP = "wasm-agents:warm-up"
+COMPILE_BYTECODE = "wasm-agents:compile-bytecode"

@@ -8,6 +8,7 @@ folders, mounted read-only into every fresh instance.
 
 import wasm_agents_sandbox  # noqa: F401 - first: adapts the stdlib to the sandbox before anything else imports it
 
+import gc
 import json
 import sys
 import traceback
@@ -23,17 +24,19 @@ from componentize_py_types import Err
 import main as agent_main
 
 
-def _compile_what_the_snapshot_lacks() -> None:
+def _compile_what_the_snapshot_lacks() -> int:
     """Compile the agent's and its packages' modules that the snapshot did not import, with this interpreter.
 
-    Runs once, at build time: the bytecode ships in the dist, so a module imported later is not compiled
-    again in every fresh instance. Unchecked-hash .pyc files stay valid whatever mtimes the sources get.
+    Asked once, at build time, of a fresh instance whose /0 and /1 are writable copies: the bytecode ships in
+    the dist, so a module imported later is not compiled again in every fresh instance. Unchecked-hash .pyc
+    files stay valid whatever mtimes the sources get. Returns how many modules it compiled.
     """
     import importlib.util
     import os
     from importlib._bootstrap_external import _code_to_hash_pyc
 
     loaded = {getattr(module, "__file__", None) for module in list(sys.modules.values())}
+    compiled = 0
     for root in ("/0", "/1"):  # the agent's folder and its vendored packages (wasm_agents.sandbox.CODE_MOUNT, DEPS_MOUNT)
         for folder, subfolders, files in os.walk(root):
             subfolders[:] = [name for name in subfolders if name not in ("__pycache__", "tests", "test")]
@@ -51,13 +54,13 @@ def _compile_what_the_snapshot_lacks() -> None:
                 # A buffered write: WASI may take a large write in parts, which py_compile refuses.
                 with open(importlib.util.cache_from_source(path), "wb") as handle:
                     handle.write(_code_to_hash_pyc(code, importlib.util.source_hash(source), checked=False))
+                compiled += 1
+    return compiled
 
-
-_compile_what_the_snapshot_lacks()
-del _compile_what_the_snapshot_lacks
 
 
 WARM_UP = "wasm-agents:warm-up"  # as in wasm_agents.sandbox: the host warms fresh instances with it
+COMPILE_BYTECODE = "wasm-agents:compile-bytecode"  # as in wasm_agents.sandbox: asked at build time only
 
 
 class WitWorld(wit_world.WitWorld):
@@ -65,6 +68,11 @@ class WitWorld(wit_world.WitWorld):
         if input == WARM_UP:
             # Touch what every real call touches, so its page faults happen before a task arrives.
             return json.dumps(json.loads('{"task": {"a": [1, 2.5, "x", null, true]}, "settings": {}}'))
+        if input == COMPILE_BYTECODE:
+            try:
+                return json.dumps(_compile_what_the_snapshot_lacks())
+            except Exception as error:  # noqa: BLE001 - the build reports it
+                raise Err(_error(type(error).__name__, str(error), traceback.format_exc())) from None
         try:
             config = json.loads(input)
             agent = agent_main.main(config)
@@ -82,3 +90,8 @@ class WitWorld(wit_world.WitWorld):
 
 def _error(kind: str, message: str, trace: str) -> str:
     return json.dumps({"type": kind, "message": message, "traceback": trace})
+
+# Everything above is the snapshot every instance shares: out of the collector's sight, a collection in an
+# instance never writes to (and so never copies) the snapshot's pages (~0.9 MiB less memory per instance).
+gc.collect()
+gc.freeze()

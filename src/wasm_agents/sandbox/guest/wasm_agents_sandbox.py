@@ -4,18 +4,16 @@ Imported first by the harness, at build time, so its effects are part of every s
 guest interpreter lacks behave as on a platform without the feature: those that platforms commonly
 lack (fcntl, pwd, ...) raise ModuleNotFoundError, which packages already handle; those every
 mainstream platform has (bz2, lzma) import and fail when used, so packages importing them at module
-level still load. ctypes is absent for agent code, as native code is; packages that only read its
-type sizes (sympy) get a stand-in without any way to load native code.
+level still load. ctypes and ssl are absent for agent code, as native code and TLS are; packages that
+only name them at import time (sympy sizes C types, PyJWT names SSLContext) get stand-ins that cannot
+load native code or open a TLS connection.
 """
 
 import _thread
 import errno
 import hashlib
-import hmac
 import os
-import subprocess
 import sys
-from importlib.abc import Loader
 from importlib.machinery import ModuleSpec, PathFinder
 from importlib.util import spec_from_file_location
 
@@ -37,7 +35,7 @@ ABSENT = {
 }
 # Modules of every mainstream platform: stand-ins that import and fail when used.
 STAND_INS = {"_bz2", "_lzma"}
-PACKAGES_ONLY = {"ctypes"}
+PACKAGES_ONLY = {"ctypes", "ssl"}
 
 
 def _loop_without_self_pipe(selector_events) -> None:
@@ -47,14 +45,21 @@ def _loop_without_self_pipe(selector_events) -> None:
     loop._make_self_pipe = loop._close_self_pipe = loop._write_to_self = lambda self: None
 
 
-# Stdlib modules changed as they are first imported (they are not in every snapshot).
-PATCHES = {"asyncio.selector_events": _loop_without_self_pipe}
+def _no_processes(subprocess) -> None:
+    def refuse(self, *args, **kwargs):
+        raise OSError(errno.ENOTSUP, f"wasi does not support processes: subprocesses are not available in {SANDBOX}")
+
+    subprocess.Popen.__init__ = refuse
 
 
-class _PatchingLoader(Loader):
+# Stdlib modules changed as they are first imported: patched then, they cost no snapshot memory until used.
+PATCHES = {"asyncio.selector_events": _loop_without_self_pipe, "subprocess": _no_processes}
+
+
+class _PatchingLoader:
     """Runs a module's own loader, then its patch."""
 
-    def __init__(self, loader: Loader, patch) -> None:
+    def __init__(self, loader, patch) -> None:
         self._loader, self._patch = loader, patch
 
     def create_module(self, spec):
@@ -82,8 +87,12 @@ class _SandboxModules:
             return spec_from_file_location(name, os.path.join(SHIMS, f"{name}.py"))
         if name in PACKAGES_ONLY:
             if not _imported_by_a_package():
-                raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+                if name == "ctypes":  # native code: absent, as it always was (tests/security)
+                    raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+                return None  # the stdlib's own module, which says why it cannot load
             folder = os.path.join(SHIMS, name)
+            if not os.path.isdir(folder):
+                return spec_from_file_location(name, f"{folder}.py")
             return spec_from_file_location(name, os.path.join(folder, "__init__.py"), submodule_search_locations=[folder])
         return None
 
@@ -100,12 +109,10 @@ def _no_threads(*args, **kwargs):
     raise RuntimeError(f"can't start new thread: threads are not available in {SANDBOX}")
 
 
-def _no_processes(self, *args, **kwargs):
-    raise OSError(errno.ENOTSUP, f"wasi does not support processes: subprocesses are not available in {SANDBOX}")
-
-
 def pbkdf2_hmac(hash_name: str, password: bytes, salt: bytes, iterations: int, dklen: int | None = None) -> bytes:
     """PBKDF2 (RFC 8018) with HMAC, as hashlib has it when built with OpenSSL, which the guest's CPython is not."""
+    import hmac
+
     password, salt = memoryview(password).tobytes(), memoryview(salt).tobytes()
     if iterations < 1:
         raise ValueError("iteration value must be greater than 0.")
@@ -135,4 +142,3 @@ if not hasattr(hashlib, "pbkdf2_hmac"):
 _thread.start_new_thread = _thread.start_new = _thread.start_joinable_thread = _no_threads
 if "threading" in sys.modules:
     sys.modules["threading"]._start_joinable_thread = _no_threads
-subprocess.Popen.__init__ = _no_processes

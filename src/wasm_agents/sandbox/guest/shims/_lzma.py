@@ -1,6 +1,5 @@
 """_lzma in the wasm-agents sandbox: importable with liblzma's constants, so `lzma` loads; using it raises."""
 
-import errno
 
 _UNAVAILABLE = "lzma/xz compression is not available in the wasm-agents sandbox (its CPython has no liblzma); gzip and zlib are"
 
