@@ -65,6 +65,8 @@ def test_real_work_with_lazily_imported_modules(pythonic):
         "pbkdf2": hashlib.pbkdf2_hmac("sha256", b"password", b"salt", 1000).hex()[:16],
         "asyncio": [2, 4],
         "lock": True,
+        "tempfile-in-scratch": True,
+        "uid": 0,
         "paris-offset-h": 2.0,
         "punycode": codecs.encode("bücher", "punycode").decode(),
         "cp037": "hello".encode("cp037").hex(),
@@ -84,6 +86,14 @@ def test_what_wasi_cannot_do_fails_naming_the_sandbox(pythonic):
     assert outcome["fcntl"] == "ModuleNotFoundError: No module named 'fcntl': file locking (fcntl) is not available in the wasm-agents sandbox"
     # Native code stays absent for the agent's own code, as before (see tests/security).
     assert outcome["ctypes"] == "ModuleNotFoundError: No module named 'ctypes'"
+
+
+def test_temporary_files_need_a_scratch_folder_and_say_so(pythonic):
+    message = run(pythonic, {"op": "to", "target": "graphs", "inner": {"op": "tempfile"}})
+    assert message == (
+        "[Errno 44] no temporary directory: the wasm-agents sandbox gives an agent one only with `scratch = true` "
+        "under [files] in its agent.toml (a private /scratch, fresh for every invocation)"
+    )
 
 
 def test_an_agents_own_modules_and_files_load_lazily(pythonic):
@@ -115,3 +125,13 @@ def test_a_build_failure_shows_the_import_chain_and_a_hint(tmp_path: Path):
         "no code in the sandbox can import it",
     ]
     assert not (tmp_path / "project" / "dist").exists()
+
+
+def test_modules_the_snapshot_lacks_ship_as_bytecode_compiled_by_the_guest(pythonic):
+    import tarfile
+
+    with tarfile.open(pythonic.dist / "code-artifact.tar.gz") as archive:
+        names = set(archive.getnames())
+        pyc = archive.extractfile("agent/__pycache__/helpers.cpython-314.pyc").read()
+    assert "agent/__pycache__/main.cpython-314.pyc" not in names  # main is in the snapshot: no bytecode needed
+    assert int.from_bytes(pyc[4:8], "little") == 0b01  # unchecked hash (PEP 552): valid whatever the mtimes

@@ -20,6 +20,7 @@ from importlib.util import spec_from_file_location
 SANDBOX = "the wasm-agents sandbox"
 SHIMS = os.path.join(os.path.dirname(__file__), "shims")
 DEPS = "/1/"  # where vendored packages live in the guest (wasm_agents.sandbox.DEPS_MOUNT)
+SCRATCH = "/scratch"  # an agent's private writable folder, when its agent.toml asks for one
 
 # Modules that platforms commonly lack: absent, with the reason.
 ABSENT = {
@@ -52,8 +53,31 @@ def _no_processes(subprocess) -> None:
     subprocess.Popen.__init__ = refuse
 
 
+def _temporary_files_in_scratch(tempfile) -> None:
+    """The one writable place an agent may have is its /scratch: temporary files go there, and without it the
+    error names the setting."""
+    find = tempfile._get_default_tempdir
+
+    def default_tempdir(*args, **kwargs):
+        try:
+            return find(*args, **kwargs)
+        except FileNotFoundError:
+            raise FileNotFoundError(
+                errno.ENOENT,
+                f"no temporary directory: {SANDBOX} gives an agent one only with `scratch = true` under [files] in "
+                "its agent.toml (a private /scratch, fresh for every invocation)",
+            ) from None
+
+    tempfile._candidate_tempdir_list = lambda: [SCRATCH]
+    tempfile._get_default_tempdir = default_tempdir
+
+
 # Stdlib modules changed as they are first imported: patched then, they cost no snapshot memory until used.
-PATCHES = {"asyncio.selector_events": _loop_without_self_pipe, "subprocess": _no_processes}
+PATCHES = {
+    "asyncio.selector_events": _loop_without_self_pipe,
+    "subprocess": _no_processes,
+    "tempfile": _temporary_files_in_scratch,
+}
 
 
 class _PatchingLoader:
@@ -136,7 +160,16 @@ def pbkdf2_hmac(hash_name: str, password: bytes, salt: bytes, iterations: int, d
     return b"".join(blocks)[:dklen]
 
 
+def _user_id() -> int:
+    """The one user of the sandbox, as Pyodide reports it too: WASI has no users, and packages ask (platformdirs)."""
+    return 0
+
+
 sys.meta_path.insert(0, _SandboxModules)
+for _name in ("getuid", "geteuid", "getgid", "getegid"):
+    if not hasattr(os, _name):
+        setattr(os, _name, _user_id)
+del _name
 if not hasattr(hashlib, "pbkdf2_hmac"):
     hashlib.pbkdf2_hmac = pbkdf2_hmac
 _thread.start_new_thread = _thread.start_new = _thread.start_joinable_thread = _no_threads

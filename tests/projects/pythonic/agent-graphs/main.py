@@ -8,6 +8,13 @@ class Graphs:
         self.task = task
 
     def run(self):
+        if self.task.get("op") == "tempfile":  # this agent has no scratch folder
+            import tempfile
+
+            try:
+                tempfile.mkstemp()
+            except FileNotFoundError as error:
+                return str(error)
         graph = networkx.Graph()
         graph.add_weighted_edges_from(self.task["edges"])
         from networkx.algorithms.shortest_paths import weighted  # a submodule, imported lazily

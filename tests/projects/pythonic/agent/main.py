@@ -73,6 +73,13 @@ def _work():
     on_disk.execute("create table t (x)")
     on_disk.execute("insert into t values (42)")
     on_disk.commit()
+    import os
+    import tempfile
+
+    with tempfile.NamedTemporaryFile("w+", suffix=".txt") as temporary:
+        temporary.write("spooled")
+        temporary.seek(0)
+        in_scratch = os.path.dirname(temporary.name) == "/scratch" and temporary.read() == "spooled"
     lock = threading.Lock()
     with lock:
         locked = lock.locked()
@@ -85,6 +92,8 @@ def _work():
         "pbkdf2": hashlib.pbkdf2_hmac("sha256", b"password", b"salt", 1000).hex()[:16],
         "asyncio": asyncio.run(gather()),
         "lock": locked,
+        "tempfile-in-scratch": in_scratch,
+        "uid": os.getuid(),
         "paris-offset-h": paris.utcoffset().total_seconds() / 3600,
         "punycode": codecs.encode("bücher", "punycode").decode(),
         "cp037": "hello".encode("cp037").hex(),
