@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 EXAMPLE := examples/quickstart
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench compat clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python >= 3.11 is required")'
@@ -28,6 +28,9 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python bench/run.py
+
+compat: $(STAMP)
+	$(BIN)/python compat/run.py
 
 clean:
 	rm -rf $(VENV) $(EXAMPLE)/dist

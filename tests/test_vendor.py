@@ -217,6 +217,19 @@ def test_newest_release_without_sandbox_wheel_is_skipped_with_a_notice(tmp_path:
     ]
 
 
+def test_newest_release_whose_dependency_is_only_an_sdist_is_taken_not_skipped(tmp_path: Path) -> None:
+    # num2words 0.5.14 needs docopt, published only as an sdist: pip alone quietly backtracks to 0.5.6.
+    (tmp_path / "requirements.txt").write_text("num2words<=0.5.14\n")
+    notices: list[str] = []
+    wheels = {wheel.name: wheel for wheel in vendor("words", tmp_path, tmp_path / "site", notify=notices.append)}
+    assert wheels["num2words"].version == "0.5.14"
+    assert wheels["docopt"].from_sdist and wheels["docopt"].filename.endswith("-py3-none-any.whl")
+    assert notices == [
+        f"words: docopt: {wheels['docopt'].version} has no sandbox wheel; built a pure-Python wheel from its sdist "
+        "(compiled extensions, if any, left out)"
+    ]
+
+
 def test_optional_extensions_built_from_their_sdists_as_pure_python(
     built: tuple[Path, list[LockedWheel], list[str]], session_cache: Path
 ) -> None:

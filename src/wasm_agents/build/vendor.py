@@ -329,39 +329,56 @@ def _resolve(agent_name: str, pip_args: list[str], *, cwd: Path, notify: Callabl
 
 
 def _reference_graph(agent_name: str, pip_args: list[str], built_dir: Path, *, cwd: Path) -> dict[str, _Release]:
-    """Resolve over sandbox and common compiled wheels, first building packages with no wheel at all from sdists."""
-    attempted: set[str] = set()
+    """Resolve over sandbox and common compiled wheels, first building packages with no wheel at all from sdists.
+
+    pip cannot see sdists here (a target platform needs binary-only), so where a newer release of a requested
+    package needs a dependency published only as an sdist, it would quietly backtrack to an older release:
+    each requested package's newest release is therefore tried once more, pinned, building such dependencies.
+    """
+    reference = [*PIP_TARGET_ARGS, *(arg for platform in REFERENCE_PLATFORMS for arg in ("--platform", platform))]
     with tempfile.TemporaryDirectory(prefix="wasm-agents-report-") as tmp:
         report = Path(tmp, "report.json")
-        command = [
-            "install", "--dry-run", "--ignore-installed", "--report", str(report), *PIP_TARGET_ARGS,
-            *(arg for platform in REFERENCE_PLATFORMS for arg in ("--platform", platform)), *pip_args,
-        ]  # fmt: skip
-        while True:
-            result = _guest_pip(command, cwd=cwd, rank_last=REFERENCE_PLATFORMS)
-            if result.returncode == 0:
-                return _read_report(report)
-            output = result.stdout + result.stderr
-            wanted = [
-                (requirement, needed_by)
-                for requirement, needed_by in _without_wheels(output)
-                if canonicalize_name(_project_name(requirement)) not in attempted
-            ]
-            if not wanted or any(marker in output for marker in _NETWORK_MARKERS):
-                raise _pip_failure(agent_name, output)
-            for requirement, needed_by in wanted:
-                name = canonicalize_name(_project_name(requirement))
-                attempted.add(name)
-                if not needed_by and not _on_index(name):  # a misspelt name: nothing to build
-                    raise _not_on_index(agent_name, _project_name(requirement))
-                try:
-                    _build_pure_wheel(agent_name, requirement, built_dir)
-                except _NoSdist:
-                    raise _pip_failure(agent_name, output) from None
-                except _NoPureBuild as why:
-                    required_by = f" (required by {needed_by})" if needed_by else ""
-                    message = f"{agent_name}: {name}{required_by}: no pure-Python or WASI wheel ({why})"
-                    raise VendorError(message) from None
+        graph = _reference_run(agent_name, [*reference, *pip_args], report, built_dir, cwd=cwd)
+        newest = _reference_run(agent_name, ["--no-deps", *reference, *pip_args], report, built_dir, cwd=cwd)
+        pins = [f"{name}=={release.version}" for name, release in newest.items()
+                if name in graph and Version(graph[name].version) < Version(release.version)]
+        if not pins:
+            return graph
+        try:
+            return _reference_run(agent_name, [*reference, *pip_args, *pins], report, built_dir, cwd=cwd)
+        except VendorError:
+            return graph  # the newest releases cannot be had together: the older ones stand, and the notices say so
+
+
+def _reference_run(agent_name: str, args: list[str], report: Path, built_dir: Path, *, cwd: Path) -> dict[str, _Release]:
+    """Run pip's resolution with `args` and return its report, building from sdists what has no wheel at all."""
+    attempted: set[str] = set()
+    command = ["install", "--dry-run", "--ignore-installed", "--report", str(report), *args]
+    while True:
+        result = _guest_pip(command, cwd=cwd, rank_last=REFERENCE_PLATFORMS)
+        if result.returncode == 0:
+            return _read_report(report)
+        output = result.stdout + result.stderr
+        wanted = [
+            (requirement, needed_by)
+            for requirement, needed_by in _without_wheels(output)
+            if canonicalize_name(_project_name(requirement)) not in attempted
+        ]
+        if not wanted or any(marker in output for marker in _NETWORK_MARKERS):
+            raise _pip_failure(agent_name, output)
+        for requirement, needed_by in wanted:
+            name = canonicalize_name(_project_name(requirement))
+            attempted.add(name)
+            if not needed_by and not _on_index(name):  # a misspelt name: nothing to build
+                raise _not_on_index(agent_name, _project_name(requirement))
+            try:
+                _build_pure_wheel(agent_name, requirement, built_dir)
+            except _NoSdist:
+                raise _pip_failure(agent_name, output) from None
+            except _NoPureBuild as why:
+                required_by = f" (required by {needed_by})" if needed_by else ""
+                message = f"{agent_name}: {name}{required_by}: no pure-Python or WASI wheel ({why})"
+                raise VendorError(message) from None
 
 
 def _build_pure_wheels(agent_name: str, releases: list[_Release], dest: Path) -> dict[str, str]:
