@@ -18,7 +18,6 @@ from wasm_agents.artifacts import (
     RUNTIME_ARTIFACT,
     RUNTIME_SANDBOX,
     RUNTIME_STDLIB,
-    Manifest,
     component_path,
     unpacked,
     verify_dist,
@@ -111,7 +110,6 @@ class Runner:
         # The archives' members are checked as they are unpacked (once per host: see artifacts.unpacked).
         manifest = verify_dist(self.dist, trust, members=False)
         self._trees = {archive: unpacked(self.dist, manifest, archive) for archive in (CODE_ARTIFACT, DEPS_ARTIFACT, RUNTIME_ARTIFACT)}
-        self._manifest: Manifest = manifest
         self.project = Project.from_json(manifest.project)
         self.tools = manifest.tools
         self._engines = engines()

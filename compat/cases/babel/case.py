@@ -1,6 +1,6 @@
 """dates: locale-aware numbers, currencies, dates, plural rules and names from CLDR data (per-locale data files)."""
 
-from datetime import date, datetime, time
+from datetime import date, datetime
 
 from babel import Locale
 
