@@ -315,20 +315,17 @@ def extract_verified(archive_path: Path, manifest: ArtifactManifest, dest: Path,
 
 
 def unpacked(dist: Path, manifest: Manifest, archive: str) -> Path:
-    """Return a folder holding every member of the verified `archive` of `dist`, read-only by convention.
+    """Return a folder holding every member of `archive` of `dist`, whose `manifest` verify_dist returned.
 
     The folder lives in this host's cache, named by the SHA256 of the archive and of its listing, and is
     written once, by extract_verified (which checks every member against the listing): a later call for
     the same bytes finds it in place and reads nothing.
     """
-    listing = load_artifact_manifest(dist, manifest, ARTIFACTS[archive])
     key = hashlib.sha256(f"{manifest.files[archive].sha256};{manifest.files[ARTIFACTS[archive]].sha256}".encode()).hexdigest()
     folder = cache_dir("unpacked") / key
     if not folder.is_dir():
-        if listing.sha256 != manifest.files[archive].sha256:
-            raise VerificationError([f"{ARTIFACTS[archive]}: sha256: expected {manifest.files[archive].sha256} (the sha256 of {archive}), got {listing.sha256}"])
         try:
-            extract_verified(dist / archive, listing, folder, "")
+            extract_verified(dist / archive, load_artifact_manifest(dist, manifest, ARTIFACTS[archive]), folder, "")
         except OSError:
             if not folder.is_dir():  # another process extracted the same archive first
                 raise

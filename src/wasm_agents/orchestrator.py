@@ -25,7 +25,7 @@ from wasm_agents.artifacts import (
 from wasm_agents.errors import VerificationError
 from wasm_agents.events import Events, new_span_id, new_trace_id
 from wasm_agents.project import AgentSpec, Project
-from wasm_agents.sandbox import CODE_MOUNT, DEPS_MOUNT, SANDBOX_MOUNT, STDLIB_MOUNT
+from wasm_agents.sandbox import CODE_MOUNT, DATA_MOUNT, DEPS_MOUNT, SANDBOX_MOUNT, STDLIB_MOUNT
 from wasm_agents.sandbox.compile_cache import load_component
 from wasm_agents.sandbox.engine import engines
 from wasm_agents.sandbox.invocation import TIMEOUT, Invocation, Outcome, invoke, lingering_guests
@@ -33,7 +33,6 @@ from wasm_agents.sandbox.pool import Mounts, WarmPool, prepare
 from wasm_agents.signing import TrustPolicy
 
 MAX_PAYLOAD_BYTES = 16 * 1024 * 1024
-DATA_MOUNT = "/data"  # where an agent's declared data dir appears
 DELEGATION_ERROR = "DelegationError"  # the SDK's exception: a failure that came from further down the chain
 
 

@@ -1,6 +1,7 @@
 """Where wasm-agents keeps its caches (XDG on Linux), and how it writes files there and elsewhere."""
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -28,3 +29,13 @@ def write_atomically(path: Path, data: bytes) -> None:
     except OSError:
         os.unlink(file.name)
         raise
+
+
+def publish_folder(staged: Path, folder: Path) -> None:
+    """Rename the finished folder `staged` to `folder`; when another process published it first, drop `staged`."""
+    try:
+        os.rename(staged, folder)
+    except OSError:
+        shutil.rmtree(staged, ignore_errors=True)
+        if not folder.is_dir():
+            raise

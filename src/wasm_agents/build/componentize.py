@@ -1,19 +1,17 @@
 """Componentize: one WebAssembly component per agent, from its staged code, its deps and the guest harness."""
 
 import hashlib
-import os
 import re
 import shutil
 import tempfile
 from importlib.metadata import version
 from pathlib import Path
 
-from wasm_agents.artifacts import sha256_file
 from wasm_agents.build.bytecode import compile_bytecode
-from wasm_agents.build.runtime import guest_stdlib
+from wasm_agents.build.runtime import guest_stdlib, tree_lines
 from wasm_agents.build.toolchain import run_componentize_py
 from wasm_agents.errors import BuildError
-from wasm_agents.paths import cache_dir, write_atomically
+from wasm_agents.paths import cache_dir, publish_folder, write_atomically
 from wasm_agents.sandbox import CODE_MOUNT, DEPS_MOUNT, GUEST_DIR, HARNESS_MODULE, SANDBOX_MOUNT, STDLIB_MOUNT, WIT_DIR
 
 # Changes whenever the way components are made changes, so the cache never serves an older recipe's output.
@@ -71,12 +69,7 @@ def _compile(agent_name: str, component: Path, fuel: bool, code_dir: Path, site_
         staged = Path(tempfile.mkdtemp(prefix=f".{bytecode.name}-", dir=bytecode.parent))
         for name, copy in copies.items():
             _copy_unchecked_bytecode(copy, staged / name)
-        try:
-            os.rename(staged, bytecode)
-        except OSError:
-            shutil.rmtree(staged, ignore_errors=True)
-            if not bytecode.is_dir():  # else another build of the same inputs got there first
-                raise
+        publish_folder(staged, bytecode)
 
 
 def _copy_unchecked_bytecode(source: Path, target: Path) -> None:
@@ -95,8 +88,8 @@ def inputs_key(code_dir: Path, site_packages: Path) -> str:
     digest = hashlib.sha256()
     digest.update(f"{RECIPE}; componentize-py {version('componentize-py')}\n".encode())
     for label, root in (("code", code_dir), ("deps", site_packages), ("guest", GUEST_DIR), ("wit", WIT_DIR)):
-        for path in sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
-            digest.update(f"{label}/{path.relative_to(root).as_posix()}\0{sha256_file(path)}\n".encode())
+        for line in tree_lines(root):
+            digest.update(f"{label}/{line}\n".encode())
     return digest.hexdigest()
 
 

@@ -6,7 +6,6 @@ this archive, which is verified like every other byte of the dist.
 """
 
 import hashlib
-import os
 import shutil
 import tempfile
 import threading
@@ -16,7 +15,7 @@ from pathlib import Path
 from wasm_agents.artifacts import RUNTIME_ARTIFACT, RUNTIME_SANDBOX, RUNTIME_STDLIB, ArtifactManifest, artifact_manifest, sha256_file, write_reproducible_tar
 from wasm_agents.build.toolchain import run_componentize_py
 from wasm_agents.errors import BuildError
-from wasm_agents.paths import cache_dir
+from wasm_agents.paths import cache_dir, publish_folder
 from wasm_agents.sandbox import GUEST_DIR, STDLIB_MOUNT
 
 _exporting = threading.Lock()
@@ -45,7 +44,7 @@ class WitWorld(wit_world.WitWorld):
 
 def runtime_artifact() -> tuple[Path, ArtifactManifest]:
     """Return the runtime archive and its manifest, made once per componentize-py version and guest modules."""
-    key = _digest(f"{RECIPE}; componentize-py {version('componentize-py')}", _tree_lines(GUEST_DIR))
+    key = _digest(f"{RECIPE}; componentize-py {version('componentize-py')}", tree_lines(GUEST_DIR))
     folder = cache_dir("runtime") / key
     archive, listing = folder / RUNTIME_ARTIFACT, folder / "manifest.json"
     if not listing.is_file():
@@ -58,7 +57,7 @@ def runtime_artifact() -> tuple[Path, ArtifactManifest]:
             staged.mkdir()
             write_reproducible_tar(tree, staged / RUNTIME_ARTIFACT)
             (staged / "manifest.json").write_bytes(artifact_manifest(staged / RUNTIME_ARTIFACT, RUNTIME_ARTIFACT).to_json())
-            _publish(staged, folder)
+            publish_folder(staged, folder)
     return archive, ArtifactManifest.from_json(listing.read_bytes(), str(listing))
 
 
@@ -83,19 +82,11 @@ def _export_stdlib(folder: Path) -> None:
         if process.returncode != 0 or not (out / "python" / "os.py").is_file():
             tail = process.stderr.strip().splitlines()[-1:] or ["no output"]
             raise BuildError(f"exporting the guest's standard library from componentize-py failed: {tail[0]}")
-        _publish(out, folder)
+        publish_folder(out, folder)
 
 
-def _publish(staged: Path, folder: Path) -> None:
-    """Move the finished folder `staged` to `folder` in one rename; another process may have won the race."""
-    try:
-        os.rename(staged, folder)
-    except OSError:
-        if not folder.is_dir():
-            raise
-
-
-def _tree_lines(root: Path) -> list[str]:
+def tree_lines(root: Path) -> list[str]:
+    """One line per file under `root` (bytecode caches left out): its relative path and SHA256, sorted by path."""
     return [
         f"{path.relative_to(root).as_posix()}\0{sha256_file(path)}"
         for path in sorted(root.rglob("*"))

@@ -13,6 +13,8 @@ GUEST_PYTHON = "3.14"
 # fresh instance gets the same folders, read-only, at the same places (see build/componentize.py).
 STDLIB_MOUNT = "/python"
 CODE_MOUNT, DEPS_MOUNT, SANDBOX_MOUNT = "/0", "/1", "/2"
+# What an agent.toml may add: its read-only data folder, its private writable scratch folder.
+DATA_MOUNT, SCRATCH_MOUNT = "/data", "/scratch"
 
 # The `run` input that warms a fresh instance up without running agent code (see pool.py), and the one
 # that has it compile the modules its snapshot lacks, at build time (see build/bytecode.py); the guest

@@ -16,7 +16,7 @@ from wasmtime import Store, WasiConfig
 from wasmtime.component import Component, Func
 
 from wasm_agents.project import MIB, Limits
-from wasm_agents.sandbox import WARM_UP
+from wasm_agents.sandbox import SCRATCH_MOUNT, WARM_UP
 from wasm_agents.sandbox.engine import EngineSet
 
 WARM_UP_FUEL = 1_000_000_000
@@ -144,5 +144,5 @@ def wasi_config(output: GuestOutput, read_only: tuple[tuple[str, str], ...], scr
     for guest_path, host_folder in read_only:
         wasi.preopen_dir(host_folder, guest_path, fs_mutable=False)
     if scratch is not None:
-        wasi.preopen_dir(scratch, "/scratch", fs_mutable=True)
+        wasi.preopen_dir(scratch, SCRATCH_MOUNT, fs_mutable=True)
     return wasi

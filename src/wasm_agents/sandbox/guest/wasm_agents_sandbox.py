@@ -20,7 +20,7 @@ from importlib.util import spec_from_file_location
 SANDBOX = "the wasm-agents sandbox"
 SHIMS = os.path.join(os.path.dirname(__file__), "shims")
 DEPS = "/1/"  # where vendored packages live in the guest (wasm_agents.sandbox.DEPS_MOUNT)
-SCRATCH = "/scratch"  # an agent's private writable folder, when its agent.toml asks for one
+SCRATCH = "/scratch"  # an agent's private writable folder, when its agent.toml asks for one (wasm_agents.sandbox.SCRATCH_MOUNT)
 
 # Modules that platforms commonly lack: absent, with the reason.
 ABSENT = {
