@@ -9,8 +9,7 @@ import json
 import sys
 from pathlib import Path
 
-from wasm_agents.orchestrator import Runner
-from wasm_agents.sandbox.pool import prepare
+from wasm_agents import Runner
 
 
 def rss_mb() -> float:
@@ -24,8 +23,7 @@ def rss_mb() -> float:
 def main() -> None:
     dist, agent, count = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
     with Runner(dist, warm=0) as runner:
-        spec = runner.project.agents[agent]
-        make = lambda: prepare(runner._engines, runner._components[agent], spec.limits, runner._mounts_for(spec))
+        make = runner.maker(agent).make
         make().close()  # first use: linker, lazily made host state; not per instance
         gc.collect()
         baseline = rss_mb()

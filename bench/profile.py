@@ -22,13 +22,10 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from functools import partial
 from pathlib import Path
 
-from wasm_agents.build import build
-from wasm_agents.orchestrator import Runner
+from wasm_agents import Runner, build
 from wasm_agents.sandbox.invocation import Invocation, invoke
-from wasm_agents.sandbox.pool import prepare
 
 BENCH = Path(__file__).resolve().parent
 EXAMPLE = BENCH.parent / "examples" / "quickstart"
@@ -59,7 +56,7 @@ def layers(dist: Path) -> dict:
         for _ in range(30):
             runner.run(MULTIPLY)
         spec = runner.project.agents["agent"]
-        make = partial(prepare, runner._engines, runner._components["agent"], spec.limits, runner._mounts_for(spec))
+        make = runner.maker("agent").make
         config = json.dumps({"task": ADD, "agent": "agent", "run_id": "x", "settings": {}})
         boxes = [make() for _ in range(300)]
         it = iter(boxes)
@@ -82,8 +79,7 @@ def layers(dist: Path) -> dict:
         boxes = [make() for _ in range(300)]
         it = iter(boxes)
         out["root_multiply_stubbed_invoke_ms"] = median_ms(lambda: invoke(lambda: next(it), stubbed, multiply_config, time.monotonic() + 30), 300, 0.001)
-        mspec = runner.project.agents["multiplier"]
-        mmake = partial(prepare, runner._engines, runner._components["multiplier"], mspec.limits, runner._mounts_for(mspec))
+        mmake = runner.maker("multiplier").make
         boxes = [mmake() for _ in range(300)]
         it = iter(boxes)
         mconfig = json.dumps({"task": MULTIPLY, "agent": "multiplier", "run_id": "x", "settings": {}})
@@ -94,16 +90,15 @@ def layers(dist: Path) -> dict:
             box = make()
             box.output.to = None
             from wasm_agents.sandbox.engine import current
-            from wasm_agents.sandbox.invocation import _running
             current.invocation = stubbed
-            _running.acquire()  # host_call gives the turn away and takes it back
+            stubbed.turn.take()  # host_call gives the turn away and takes it back
             for bucket in (first, second):
                 start = time.perf_counter()
                 box.run(box.store, multiply_config)
                 box.run.post_return(box.store)
                 bucket.append((time.perf_counter() - start) * 1000)
             current.invocation = None
-            _running.release()
+            stubbed.turn.give_back()
             box.close()
             time.sleep(0.001)
         out["root_multiply_call_fresh_instance_ms"] = round(statistics.median(first), 3)
@@ -111,11 +106,9 @@ def layers(dist: Path) -> dict:
         out["runner_one_agent_ms"] = median_ms(lambda: runner.run(ADD))
         out["runner_chain_ms"] = median_ms(lambda: runner.run(MULTIPLY))
         # The thread handoff alone: a job that does nothing, through the same Event-based wait.
-        from wasm_agents.sandbox.invocation import _workers
-
         def handoff() -> None:
             done = threading.Event()
-            _workers.submit(done.set)
+            runner.guests.workers.submit(done.set)
             done.wait()
 
         out["worker_handoff_ms"] = median_ms(handoff, 300, 0.001)
@@ -218,11 +211,10 @@ def gc_cost(dist: Path) -> dict:
 
 
 def _make_sandboxes(dist: Path, seconds: float, threads: int) -> float:
-    """prepare() + run + close() of the root agent in a loop on `threads` threads; return sandboxes per second."""
+    """make() + run + close() of the root agent in a loop on `threads` threads; return sandboxes per second."""
     config = json.dumps({"task": ADD, "agent": "agent", "run_id": "x", "settings": {}})
     with Runner(dist, warm=0) as runner:
-        spec = runner.project.agents["agent"]
-        make = partial(prepare, runner._engines, runner._components["agent"], spec.limits, runner._mounts_for(spec))
+        make = runner.maker("agent").make
         make().close()
         count = [0] * threads
 

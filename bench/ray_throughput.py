@@ -10,8 +10,7 @@ from pathlib import Path
 
 import ray
 
-from wasm_agents.backends import run_tasks
-from wasm_agents.events import Events
+from wasm_agents import Ray, run_tasks
 
 TASK = {"op": "multiply", "a": 6, "b": 7}
 
@@ -23,7 +22,7 @@ def main() -> None:
     for workers in (1, 2):
         start = time.perf_counter()
         first = None
-        for count, line in enumerate(run_tasks(dist, [TASK] * chains, backend="ray", events=Events(None), workers=workers)):
+        for count, line in enumerate(run_tasks(dist, [TASK] * chains, Ray(workers=workers))):
             assert line["result"] == 42, line
             if count == 0:
                 first = time.perf_counter() - start

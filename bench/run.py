@@ -1,4 +1,4 @@
-"""Benchmarks: start-up, hops, throughput, memory and CPU, against native CPython and the seed's design.
+"""Benchmarks: start-up, hops, throughput, memory and CPU, against native CPython and the original design (Pyodide in Node.js).
 
 One run measures everything side by side and writes bench/results/latest.json plus a dated copy;
 every key holds the median of >= 5 repetitions with min and max. Prints a table against the targets
@@ -26,8 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from wasm_agents.build import build
-from wasm_agents.orchestrator import Runner
+from wasm_agents import Runner, build
 from wasm_agents.sandbox import WARM_UP
 
 BENCH = Path(__file__).resolve().parent
@@ -43,7 +42,7 @@ CONCURRENCY = (1, 2, 4, 8)
 PACE_S = 0.01  # the gap between paced tasks: enough for the warm pool to refill
 PYODIDE_VERSION = "314.0.7"  # Python 3.14, as in our guests
 
-# Targets of the issue: (key, comparison, value, unit)
+# Targets: (key, comparison, value, unit)
 TARGETS = {
     "cold_start_ms": ("<=", 3.0),
     "hop_ms": ("<=", 1.0),
@@ -211,7 +210,7 @@ def bench_latency(dist: Path, repeat: int) -> dict:
 def bench_cold_phases(dist: Path, repeat: int) -> dict:
     """Where a fresh sandbox's time goes: Store+WASI, instantiate, warm-up call, the agent's run call.
 
-    Mirrors sandbox/pool.py `prepare` step by step (timing each) and then one real run.
+    Mirrors sandbox/pool.py `SandboxMaker.make` step by step (timing each) and then one real run.
     """
     from wasmtime import Store
 
@@ -221,14 +220,13 @@ def bench_cold_phases(dist: Path, repeat: int) -> dict:
     phases = {"store_wasi": [], "instantiate": [], "warm_up_call": [], "run_call": [], "drop": [], "total": []}
     config_json = json.dumps({"task": ADD, "agent": "agent", "run_id": "bench", "settings": {}})
     with Runner(dist, warm=0) as runner:
-        engines, component = runner._engines, runner._components["agent"]
-        spec = runner.project.agents["agent"]
-        mounts = runner._mounts_for(spec)
+        maker = runner.maker("agent")
+        engines, component, limits, mounts = maker.engines, maker.component, maker.limits, maker.mounts
         for index in range(repeat + 5):
             t0 = time.perf_counter()
             store = Store(engines.engine(False))
             store.set_wasi(wasi_config(GuestOutput(), mounts.read_only, None))
-            store.set_limits(memory_size=spec.limits.memory_mb * MIB)
+            store.set_limits(memory_size=limits.memory_mb * MIB)
             store.set_epoch_deadline(WARM_UP_TICKS)
             t1 = time.perf_counter()
             instance = engines.linker(False).instantiate(store, component)
@@ -414,7 +412,7 @@ def bench_native_hop(repeat: int) -> dict:
     return {"one": one, "two": two}
 
 
-# --- the seed's design: Pyodide in Node.js -----------------------------------------------------------
+# --- the original design: Pyodide in Node.js -----------------------------------------------------------
 
 
 def bench_pyodide(repeat: int, work: Path) -> dict:
@@ -718,7 +716,7 @@ def main() -> None:
         if args.no_pyodide:
             raw["pyodide"] = {"skipped": "--no-pyodide"}
         else:
-            log("the seed's design: Pyodide in Node.js")
+            log("the original design: Pyodide in Node.js")
             raw["pyodide"] = bench_pyodide(repeat, work)
         if args.no_cold_build:
             raw["build_cold"] = []

@@ -59,7 +59,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 @pytest.hookimpl(trylast=True)
 def pytest_unconfigure(config: pytest.Config) -> None:
     # wasmtime's runtime threads can abort the process during interpreter teardown, sometimes with
-    # exit code 0 (DESIGN.md): end the process here, with pytest's own status, once it has reported.
+    # exit code 0: end the process here, with pytest's own status, once it has reported.
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(_exit_status)

@@ -15,19 +15,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from wasm_agents import artifacts
-from wasm_agents.artifacts import (
-    ArtifactManifest,
-    FileEntry,
-    Manifest,
-    artifact_manifest,
-    extract_verified,
-    load_artifact_manifest,
-    sha256_file,
-    verify_dist,
-    write_reproducible_tar,
-)
+from wasm_agents.artifacts import verify, verify_dist
+from wasm_agents.artifacts.archive import artifact_manifest, extract_verified, write_reproducible_tar
+from wasm_agents.artifacts.files import sha256_file
+from wasm_agents.artifacts.model import ArtifactManifest, FileEntry, Manifest
+from wasm_agents.artifacts.verify import load_artifact_manifest
 from wasm_agents.errors import BuildError, VerificationError
+from wasm_agents.project import AgentSpec, ChainPolicy, Project
 
 CODE = {
     "agent/main.py": b"def run(task):\n    return task\n",
@@ -42,6 +36,7 @@ DEPS = {
 }
 RUNTIME = {"python/os.py": b"# the guest's os\n", "sandbox/wasm_agents_harness.py": b"# harness\n"}
 COMPONENTS = {"agent": b"\0asm fake component one" * 50, "agent-multiplier": b"\0asm fake component two" * 70}
+PROJECT = Project({name: AgentSpec(name, name) for name in COMPONENTS}, ChainPolicy(order=tuple(COMPONENTS)))
 DIST_FILES = [
     "manifest.json",
     "manifest.json.sha256",
@@ -72,7 +67,7 @@ def seal(dist: Path) -> None:
         if path.is_file() and path.name not in ("manifest.json", "manifest.json.sha256")
     )
     files = {path: FileEntry(path, (dist / path).stat().st_size, sha256_file(dist / path)) for path in paths}
-    data = Manifest("wasm-agents/1", {"wasm-agents": "0.1.0"}, {"agents": sorted(COMPONENTS)}, files).to_json()
+    data = Manifest("wasm-agents/1", {"wasm-agents": "0.1.0"}, PROJECT, files).to_json()
     (dist / "manifest.json").write_bytes(data)
     (dist / "manifest.json.sha256").write_bytes(f"{hashlib.sha256(data).hexdigest()}  manifest.json\n".encode())
 
@@ -216,9 +211,9 @@ def test_artifact_manifest_refuses_unsafe_members(tmp_path: Path) -> None:
 
 
 def test_good_dist_verifies(good_dist: Path) -> None:
-    manifest = verify_dist(good_dist)
+    manifest = verify_dist(good_dist).manifest
     assert sorted(manifest.files) == sorted(set(DIST_FILES) - {"manifest.json", "manifest.json.sha256"})
-    assert manifest.project == {"agents": ["agent", "agent-multiplier"]}
+    assert manifest.project == PROJECT
     assert Manifest.from_json(manifest.to_json()) == manifest
 
 
@@ -315,7 +310,7 @@ def test_artifacts_must_be_listed(dist: Path) -> None:
 
 
 def test_oversized_manifest_is_not_read(dist: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(artifacts, "MAX_MANIFEST_SIZE", 100)
+    monkeypatch.setattr(verify, "MAX_MANIFEST_SIZE", 100)
     assert "manifest.json: larger than the limit of 100 bytes" in problems_of(dist)
 
 
@@ -385,7 +380,7 @@ def test_corrupt_gzip_is_a_problem_not_a_traceback(dist: Path, damage: str) -> N
 # --- crafted manifests ------------------------------------------------------------------------------
 
 GOOD_ENTRY = {"size": 1, "sha256": "a" * 64}
-GOOD_MANIFEST = {"format": "wasm-agents/1", "tools": {}, "project": {}, "files": {"components/a.wasm": GOOD_ENTRY}}
+GOOD_MANIFEST = {"format": "wasm-agents/1", "tools": {}, "project": PROJECT.to_json(), "files": {"components/a.wasm": GOOD_ENTRY}}
 GOOD_LISTING = {"artifact": "code-artifact.tar.gz", "size": 1, "sha256": "b" * 64, "files": [{"path": "a/b", **GOOD_ENTRY}]}
 
 
@@ -416,7 +411,7 @@ MANIFEST_CASES = {
     "format": (with_value(GOOD_MANIFEST, ("format",), "wasm-agents/2"), "manifest.json: format: expected 'wasm-agents/1'"),
     "tools type": (with_value(GOOD_MANIFEST, ("tools",), ["x"]), "manifest.json: tools: expected an object, got an array"),
     "tool version": (with_value(GOOD_MANIFEST, ("tools", "x"), 1), 'manifest.json: tools["x"]: expected a string, got an integer'),
-    "project type": (with_value(GOOD_MANIFEST, ("project",), None), "manifest.json: project: expected an object, got null"),
+    "project type": (with_value(GOOD_MANIFEST, ("project",), None), "manifest.json: project: must be a table"),
     "entry type": (with_value(GOOD_MANIFEST, ("files", "a"), "x"), 'manifest.json: files["a"]: expected an object, got a string'),
     "entry unknown": (
         with_value(GOOD_MANIFEST, ("files", "a"), {**GOOD_ENTRY, "mode": 1}),
@@ -589,7 +584,7 @@ def test_dist_fixture_is_untouched(good_dist: Path) -> None:
 
 
 def test_load_artifact_manifest_checks_manifest_json(good_dist: Path, dist: Path) -> None:
-    manifest = verify_dist(good_dist)
+    manifest = verify_dist(good_dist).manifest
     assert load_artifact_manifest(good_dist, manifest, "code-manifest.json") == listing_of(good_dist)
     (dist / "code-manifest.json").write_bytes((dist / "deps-manifest.json").read_bytes())
     with pytest.raises(VerificationError, match="code-manifest.json: sha256 mismatch: expected "):

@@ -9,7 +9,7 @@ import pytest
 
 from wasm_agents.artifacts import verify_dist
 from wasm_agents.build import build
-from wasm_agents.build.componentize import componentize
+from wasm_agents.builder.componentize import componentize
 from wasm_agents.errors import BuildError, VendorError
 
 from conftest import EXAMPLE, copy_project
@@ -19,16 +19,16 @@ def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def test_dist_holds_the_seed_files_and_verifies(example_dist):
+def test_dist_holds_every_file_and_verifies(example_dist):
     names = sorted(p.relative_to(example_dist).as_posix() for p in example_dist.rglob("*") if p.is_file())
     assert names == [
         "code-artifact.tar.gz", "code-manifest.json", "components/agent.wasm", "components/multiplier.wasm",
         "deps-artifact.tar.gz", "deps-manifest.json", "manifest.json", "manifest.json.sha256", "provenance.json",
         "runtime-artifact.tar.gz", "runtime-manifest.json",
     ]
-    manifest = verify_dist(example_dist)
+    manifest = verify_dist(example_dist).manifest
     assert manifest.tools["guest-python"] == "3.14" and manifest.tools["componentize-py"]
-    assert manifest.project["chain"]["order"] == ["agent", "multiplier"]
+    assert manifest.project.policy.order == ("agent", "multiplier")
 
 
 def test_lock_is_written_beside_the_requirements(example_project):

@@ -1,13 +1,15 @@
 """The `wasm-agents` command as a user runs it: real processes, real dists."""
 
+import hashlib
 import json
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from wasm_agents.build.discover import discover
+from wasm_agents.builder.discover import discover
 
 CLI = [sys.executable, "-m", "wasm_agents"]
 
@@ -114,3 +116,30 @@ def test_build_errors_are_one_line_with_exit_2(tmp_path):
     (tmp_path / "agent" / "main.py").write_text("def main(config)\n")
     done = wasm_agents("build", str(tmp_path), "--quiet")
     assert done.returncode == 2 and done.stderr.strip().count("\n") == 0 and "agent/main.py:1: syntax error" in done.stderr
+
+
+@pytest.mark.parametrize("project", [{}, {"agents": "x"}, {"agents": {}, "chain": {"order": []}}])
+def test_a_dist_whose_project_cannot_run_is_refused_alike_by_verify_inspect_and_run(example_dist, tmp_path, project):
+    dist = Path(shutil.copytree(example_dist, tmp_path / "dist"))
+    manifest = json.loads((dist / "manifest.json").read_bytes())
+    data = json.dumps({**manifest, "project": project}).encode()
+    (dist / "manifest.json").write_bytes(data)
+    (dist / "manifest.json.sha256").write_text(f"{hashlib.sha256(data).hexdigest()}  manifest.json\n")
+    for command in (["verify"], ["inspect"], ["inspect", "--json"], ["run", "--task", "{}"]):
+        done = wasm_agents(command[0], str(dist), *command[1:])
+        assert done.returncode == 3, (command, done.stderr)
+        assert done.stderr.startswith("error: manifest.json: project") and "Traceback" not in done.stderr, (command, done.stderr)
+        assert done.stdout == ""
+
+
+def test_a_dist_missing_an_agents_component_is_refused_by_verify(example_dist, tmp_path):
+    dist = Path(shutil.copytree(example_dist, tmp_path / "dist"))
+    manifest = json.loads((dist / "manifest.json").read_bytes())
+    del manifest["files"]["components/multiplier.wasm"]
+    (dist / "components" / "multiplier.wasm").unlink()
+    data = json.dumps(manifest).encode()
+    (dist / "manifest.json").write_bytes(data)
+    (dist / "manifest.json.sha256").write_text(f"{hashlib.sha256(data).hexdigest()}  manifest.json\n")
+    done = wasm_agents("verify", str(dist))
+    assert done.returncode == 3
+    assert "components/multiplier.wasm: not listed in manifest.json (the component of agent 'multiplier')" in done.stderr

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from wasm_agents.build.discover import discover
+from wasm_agents.builder.discover import discover
 from wasm_agents.errors import ProjectError
 from wasm_agents.project import Limits, Project
 

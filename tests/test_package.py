@@ -6,9 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from wasm_agents.artifacts import ArtifactManifest, artifact_manifest, verify_dist, write_reproducible_tar
-from wasm_agents.build.package import package
+from wasm_agents.artifacts import verify_dist
+from wasm_agents.artifacts.archive import artifact_manifest, write_reproducible_tar
+from wasm_agents.artifacts.model import ArtifactManifest
+from wasm_agents.builder.package import package
 from wasm_agents.errors import BuildError, VerificationError
+from wasm_agents.project import AgentSpec, ChainPolicy, Project
 
 CODE = {
     "agent/main.py": b"def run(task):\n    return task\n",
@@ -17,7 +20,7 @@ CODE = {
 }
 DEPS = {"agent/pkg/__init__.py": b"VALUE = 1\n", "agent-multiplier/six.py": b"# six\n"}
 RUNTIME = {"python/os.py": b"# the guest's os\n", "sandbox/wasm_agents_harness.py": b"# harness\n"}
-PROJECT = {"agents": {"agent": {"folder": "agent"}, "agent-multiplier": {"folder": "agent-multiplier"}}, "order": ["agent"]}
+PROJECT = Project({name: AgentSpec(name, name) for name in ("agent", "agent-multiplier")}, ChainPolicy(order=("agent", "agent-multiplier")))
 TOOLS = {"wasm-agents": "0.1.0", "componentize-py": "0.25.1", "wasmtime": "50.0.1", "guest-python": "3.12"}
 
 
@@ -70,7 +73,7 @@ def test_package_writes_the_layout(inputs: dict, tmp_path: Path) -> None:
         "runtime-artifact.tar.gz",
         "runtime-manifest.json",
     ]
-    assert verify_dist(dist) == manifest
+    assert verify_dist(dist).manifest == manifest
     assert manifest.project == PROJECT and manifest.tools == TOOLS
     assert (dist / "components/agent.wasm").read_bytes() == inputs["components"]["agent"].read_bytes()
     assert inputs["components"]["agent"].exists()  # copied, not moved

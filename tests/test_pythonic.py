@@ -130,7 +130,7 @@ def test_a_build_failure_shows_the_import_chain_and_a_hint(tmp_path: Path):
 def test_modules_the_snapshot_lacks_ship_as_bytecode_compiled_by_the_guest(pythonic):
     import tarfile
 
-    with tarfile.open(pythonic.dist / "code-artifact.tar.gz") as archive:
+    with tarfile.open(pythonic.dist.path / "code-artifact.tar.gz") as archive:
         names = set(archive.getnames())
         pyc = archive.extractfile("agent/__pycache__/helpers.cpython-314.pyc").read()
     assert "agent/__pycache__/main.cpython-314.pyc" not in names  # main is in the snapshot: no bytecode needed

@@ -99,7 +99,7 @@ def test_each_worker_verifies_the_dist_itself(testbed_dist, tmp_path):
 
 def test_signature_policy_holds_on_every_worker(example_project, tmp_path):
     from wasm_agents.build import build
-    from wasm_agents.signing import generate_keypair
+    from wasm_agents.artifacts.signing import generate_keypair
 
     generate_keypair(tmp_path / "release")
     generate_keypair(tmp_path / "other")
@@ -118,7 +118,7 @@ from pathlib import Path
 from wasm_agents.backends.ray import ChainWorker, _bundle
 ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False, configure_logging=False)
 bundle = _bundle(Path({str(testbed_dist)!r}))
-worker = ChainWorker.remote(bundle[:-1] + bytes([bundle[-1] ^ 1]), hashlib.sha256(bundle).hexdigest(), {{}})
+worker = ChainWorker.remote(bundle[:-1] + bytes([bundle[-1] ^ 1]), hashlib.sha256(bundle).hexdigest(), None, "info")
 print(ray.get(worker.ready.remote())["problems"])
 """
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)

@@ -46,7 +46,7 @@ def test_config_carries_task_agent_and_settings(testbed_runner):
 
 
 def test_guest_marker_environment_is_the_one_vendoring_assumes(testbed_runner):
-    from wasm_agents.build.vendor import GUEST_MARKERS
+    from wasm_agents.builder.vendor import GUEST_MARKERS
 
     assert testbed_runner.run({"op": "markers"}).result == GUEST_MARKERS
 
@@ -75,17 +75,16 @@ def test_each_limit_and_failure_has_its_own_error(testbed_runner, task, kind, wo
 
 
 def test_sleeping_guest_is_stopped_at_its_deadline_and_counted_until_its_call_returns(testbed_runner):
-    from wasm_agents.sandbox.invocation import lingering_guests
-
+    guests = testbed_runner.guests
     start = time.monotonic()
     error = run_error(testbed_runner, {"op": "sleep", "seconds": 8})
     assert error["type"] == "timeout" and "blocked in a host call" in error["message"]
     assert time.monotonic() - start < 8  # stopped at its 5 s limit, not when the sleep ends
-    lingering = lingering_guests()
+    lingering = guests.lingering
     assert lingering >= 1
-    while lingering_guests() >= lingering and time.monotonic() - start < 30:
+    while guests.lingering >= lingering and time.monotonic() - start < 30:
         time.sleep(0.1)
-    assert lingering_guests() < lingering  # the WASI sleep returned, and the guest's thread let go of it
+    assert guests.lingering < lingering  # the WASI sleep returned, and the guest's thread let go of it
 
 
 def test_fuel_budget_ends_a_metered_agent(testbed_runner):
@@ -185,3 +184,22 @@ def test_vulnerable_wasmtime_is_refused(installed, platform, words):
         check_wasmtime(installed, platform)
     check_wasmtime("50.0.1", "linux")
     check_wasmtime("50.0.3", "win32")
+
+
+@pytest.mark.parametrize("name", ["WorkerLost", "timeout", "HopBudgetExceeded", "ReservedErrorName"])
+def test_a_helper_cannot_raise_a_host_error_type(testbed_runner, name):
+    error = run_error(testbed_runner, {"op": "to", "target": "echo", "inner": {"op": "raise-as", "name": name}})
+    assert error["type"] == "ReservedErrorName" and error["agent"] == "echo"
+    assert f"named like a host error ({name})" in error["message"]
+
+
+def test_a_helper_cannot_shift_the_blame_with_its_own_delegationerror(testbed_runner):
+    # echo raises a class it named DelegationError without delegating: the failure is echo's own, not the root's.
+    error = run_error(testbed_runner, {"op": "to", "target": "echo", "inner": {"op": "raise-as", "name": "DelegationError"}})
+    assert (error["type"], error["agent"], error["message"]) == ("DelegationError", "echo", "raised by echo")
+
+
+def test_a_failure_passed_up_the_chain_is_reported_where_it_started(testbed_runner):
+    task = {"op": "to", "target": "echo", "inner": {"op": "to", "target": "ghost", "inner": {}}}
+    error = run_error(testbed_runner, task)
+    assert (error["type"], error["agent"]) == ("UnknownAgent", "echo")

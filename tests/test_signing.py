@@ -13,22 +13,16 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from wasm_agents.artifacts import (
-    MANIFEST,
-    MANIFEST_SHA256,
-    PROVENANCE,
-    RUNTIME_ARTIFACT,
-    SIGNATURE,
-    Manifest,
-    artifact_manifest,
-    verify_dist,
-    write_reproducible_tar,
-)
+from wasm_agents.artifacts import verify_dist
+from wasm_agents.artifacts.archive import artifact_manifest, write_reproducible_tar
+from wasm_agents.artifacts.layout import MANIFEST, MANIFEST_SHA256, PROVENANCE, RUNTIME_ARTIFACT, SIGNATURE
+from wasm_agents.artifacts.model import Manifest
 from wasm_agents.build import build
-from wasm_agents.build.package import package
+from wasm_agents.builder.package import package
 from wasm_agents.errors import VerificationError, WasmAgentsError
 from wasm_agents.inspection import describe
-from wasm_agents.signing import (
+from wasm_agents.project import AgentSpec, ChainPolicy, Project
+from wasm_agents.artifacts.signing import (
     TRUSTED_KEYS_ENV,
     Signature,
     TrustPolicy,
@@ -198,7 +192,7 @@ def test_malformed_signature_files_are_refused(signed_dist, keys, tmp_path, chan
 
 def test_signed_dist_round_trip(signed_dist, keys):
     assert pickle.loads(pickle.dumps(policy(keys, "release"))) == policy(keys, "release")  # can travel to workers
-    manifest = verify_dist(signed_dist, policy(keys, "release"))
+    manifest = verify_dist(signed_dist, policy(keys, "release")).manifest
     assert manifest.signed_by == keys["release"][2]
     assert verify_dist(signed_dist).signed_by == keys["release"][2]  # found, well-formed, not checked
     assert verify_dist(signed_dist, policy(keys, "other", "release")).signed_by == keys["release"][2]
@@ -209,7 +203,7 @@ def test_signed_dist_round_trip(signed_dist, keys):
 
 def test_provenance_records_inputs_builder_command_and_outputs(signed_dist):
     statement = json.loads((signed_dist / PROVENANCE).read_bytes())
-    manifest = verify_dist(signed_dist)
+    manifest = verify_dist(signed_dist).manifest
     assert statement["_type"] == "https://in-toto.io/Statement/v1"
     assert statement["predicateType"] == "https://slsa.dev/provenance/v1"
     outputs = {subject["name"]: subject["digest"]["sha256"] for subject in statement["subject"]}
@@ -297,7 +291,7 @@ def test_flipped_byte_in_any_file_is_refused_with_the_key_id(signed_dist, keys, 
 def test_rewritten_hashes_pass_without_a_policy_but_not_the_signature(signed_dist, keys, tmp_path):
     dist = tampered(signed_dist, tmp_path)
     flip(dist / "components/multiplier.wasm")
-    manifest = verify_dist(signed_dist)
+    manifest = verify_dist(signed_dist).manifest
     files = dict(manifest.files)
     files["components/multiplier.wasm"] = type(files["components/multiplier.wasm"])(
         "components/multiplier.wasm", (dist / "components/multiplier.wasm").stat().st_size,
@@ -344,7 +338,7 @@ def package_inputs(root: Path, component: bytes) -> dict:
         "deps_dir": root / "deps",
         "runtime": (root / RUNTIME_ARTIFACT, artifact_manifest(root / RUNTIME_ARTIFACT, RUNTIME_ARTIFACT)),
         "components": {"agent": root / "agent.wasm"},
-        "project": {"agents": {"agent": {"folder": "agent"}}},
+        "project": Project({"agent": AgentSpec("agent", "agent")}, ChainPolicy(order=("agent",))),
         "tools": {"wasm-agents": "0.1.0"},
     }
 

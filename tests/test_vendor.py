@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from packaging.utils import parse_wheel_filename
 
-from wasm_agents.build.vendor import (
+from wasm_agents.builder.vendor import (
     GUEST_TAGS,
     PIP_TARGET_ARGS,
     LockedWheel,
@@ -281,7 +281,7 @@ def test_built_wheels_come_from_the_cache_or_are_built_again_with_the_locked_byt
         vendor("web", agent, tmp_path / "offline", offline=True)
     # No wheels cached, but pip's cache of the builds is kept: building again is then quick.
     shutil.copytree(session_cache / "wasm-agents" / "sdist-builds", cold / "sdist-builds")
-    with caplog.at_level(logging.WARNING, logger="wasm_agents.build.vendor"):  # no `notify`: notices are logged
+    with caplog.at_level(logging.WARNING, logger="wasm_agents.builder.vendor"):  # no `notify`: notices are logged
         assert vendor("web", agent, tmp_path / "rebuilt") == built[1]
     assert caplog.messages == [
         "web: markupsafe: 3.0.2 built again from its sdist (not in the wheel cache)",

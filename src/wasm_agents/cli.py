@@ -19,7 +19,7 @@ from wasm_agents.errors import (
     WasmAgentsError,
 )
 from wasm_agents.events import LEVELS, Events
-from wasm_agents.signing import TRUSTED_KEYS_ENV
+from wasm_agents.artifacts.signing import TRUSTED_KEYS_ENV
 
 trusted_key_option = click.option(
     "--trusted-key",
@@ -102,7 +102,7 @@ def build(
             bars.update(task, total=bars.tasks[task].completed)
     if not quiet:
         signed = f", signed by key {result.manifest.signed_by}" if result.manifest.signed_by else ""
-        count = len(result.manifest.project["agents"])
+        count = len(result.manifest.project.agents)
         stderr.print(f"Built {count} agent{'s' if count != 1 else ''} into {result.dist}{signed} in {result.seconds:.1f} s")
 
 
@@ -110,7 +110,7 @@ def build(
 @click.argument("name", type=click.Path(path_type=Path))
 def keygen(name: Path) -> None:
     """Write a new Ed25519 key pair: NAME.key (private, mode 600) and NAME.pub (to trust)."""
-    from wasm_agents.signing import generate_keypair
+    from wasm_agents.artifacts.signing import generate_keypair
 
     key = generate_keypair(name)
     click.echo(f"Key {key}: private key {name}.key (keep it secret: sign with build --sign), public key {name}.pub (to trust)")
@@ -121,13 +121,11 @@ def keygen(name: Path) -> None:
 @trusted_key_option
 def verify(dist: Path, trusted_keys: tuple[Path, ...]) -> None:
     """Check every byte of DIST against its manifests, and its signature if keys are trusted; list each problem."""
-    from wasm_agents.artifacts import verify_dist
-    from wasm_agents.signing import trust_policy
+    from wasm_agents.artifacts import trust_policy, verify_dist
 
-    trust = trust_policy(trusted_keys, os.environ)
-    manifest = verify_dist(dist, trust)
-    count = len(manifest.files) + 2 + (manifest.signed_by is not None)
-    click.echo(f"OK: {dist}: {count} files verified; {_signature_status(manifest.signed_by, trust is not None)}")
+    verified = verify_dist(dist, trust_policy(trusted_keys, os.environ))
+    count = len(verified.manifest.files) + 2 + (verified.signed_by is not None)
+    click.echo(f"OK: {dist}: {count} files verified; {_signature_status(verified.signed_by, verified.signature_checked)}")
 
 
 def _signature_status(key: str | None, checked: bool) -> str:
@@ -146,7 +144,7 @@ def _signature_status(key: str | None, checked: bool) -> str:
 def inspect(dist: Path, as_json: bool, trusted_keys: tuple[Path, ...]) -> None:
     """Show the agents, chain order, dependencies, sizes, hashes, tool versions and signer of a verified DIST."""
     from wasm_agents.inspection import describe
-    from wasm_agents.signing import trust_policy
+    from wasm_agents.artifacts import trust_policy
 
     description = describe(dist, trust_policy(trusted_keys, os.environ))
     if as_json:
@@ -209,20 +207,17 @@ def run(
     trusted_keys: tuple[Path, ...], backend: str, ray_address: str | None, ray_workers: int | None, retries: int,
 ) -> None:
     """Verify DIST (and its signature if keys are trusted), then run each task through its agent chain; one JSON result per task on stdout."""
-    from wasm_agents.backends import run_tasks
-    from wasm_agents.signing import trust_policy
+    from wasm_agents.backends import Local, Ray, run_tasks
+    from wasm_agents.artifacts import trust_policy
 
     tasks = _read_tasks(task_text, task_file)
-    runner_options = {"trust": trust_policy(trusted_keys, os.environ)}
-    if backend == "ray":
-        options = {"address": ray_address, "workers": ray_workers, "retries": retries, "log_level": log_level}
-    else:
-        options = {"concurrency": concurrency}
+    trust = trust_policy(trusted_keys, os.environ)
+    options = Ray(ray_address, ray_workers, retries) if backend == "ray" else Local(concurrency)
     results = _claim_stdout()
     with _events_stream(events_path) as stream:
         failed = False
         try:
-            lines = run_tasks(dist, tasks, backend=backend, events=Events(stream, log_level), runner_options=runner_options, **options)
+            lines = run_tasks(dist, tasks, options, events=Events(stream, log_level), trust=trust)
         except ModuleNotFoundError as missing:
             raise WasmAgentsError(f"--backend {backend}: {missing.name} is not installed (pip install 'wasm-agents[{backend}]')") from None
         try:

@@ -1,4 +1,8 @@
-"""Errors a user meets: each carries a one-line message and the process exit code it maps to."""
+"""The error vocabulary: errors a user meets (one line, one exit code each), and why an agent or a chain failed."""
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
 
 # Exit codes, documented in the README.
 EXIT_OK = 0
@@ -34,3 +38,58 @@ class VerificationError(WasmAgentsError):
         self.problems = problems
         super().__init__(problems[0] if len(problems) == 1 else f"{problems[0]} (and {len(problems) - 1} more)")
 
+
+class ErrorKind(StrEnum):
+    """The error types wasm-agents itself reports in results and events; any other type is a guest exception's name.
+
+    A limit is named by what ran out, in lowercase; everything else is CamelCase, like Python's exceptions.
+    """
+
+    # An agent went past one of its limits.
+    TIMEOUT = "timeout"
+    MEMORY = "memory"
+    FUEL = "fuel"
+    OUTPUT = "output"
+    STACK = "stack"
+    # The sandbox ended in another way than a result or a Python exception.
+    EXIT = "Exit"
+    TRAP = "Trap"
+    PROTOCOL_ERROR = "ProtocolError"
+    HOST_ERROR = "HostError"
+    RESERVED_ERROR_NAME = "ReservedErrorName"
+    NOT_SERIALIZABLE = "NotSerializable"
+    # The orchestrator refused a host call or a delegation.
+    UNKNOWN_CALL = "UnknownCall"
+    PAYLOAD_TOO_LARGE = "PayloadTooLarge"
+    BAD_REQUEST = "BadRequest"
+    END_OF_CHAIN = "EndOfChain"
+    UNKNOWN_AGENT = "UnknownAgent"
+    FORBIDDEN = "Forbidden"
+    CYCLE = "Cycle"
+    DEPTH_EXCEEDED = "DepthExceeded"
+    HOP_BUDGET_EXCEEDED = "HopBudgetExceeded"
+    # A backend lost the process running a chain.
+    WORKER_LOST = "WorkerLost"
+    # The SDK's exception for a delegation that was refused or failed further down the chain.
+    DELEGATION_ERROR = "DelegationError"
+
+
+# What a guest may report itself: the harness reports a result that is not JSON, the SDK a failed delegation.
+GUEST_REPORTED = frozenset({ErrorKind.NOT_SERIALIZABLE, ErrorKind.DELEGATION_ERROR})
+# Only the host may report these; a guest exception with one of these names is renamed.
+HOST_ONLY = frozenset(ErrorKind) - GUEST_REPORTED
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why an invocation or a chain failed: its type (an ErrorKind or a guest exception's name), message, traceback, agent."""
+
+    type: str
+    message: str
+    traceback: str = ""
+    agent: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the JSON object of results, refusals and events; empty fields are left out."""
+        fields = {"type": str(self.type), "message": self.message, "traceback": self.traceback, "agent": self.agent}
+        return {key: value for key, value in fields.items() if value}

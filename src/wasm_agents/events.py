@@ -6,8 +6,10 @@ import threading
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}
-SEVERITY_NUMBER = {"debug": 5, "info": 9, "warning": 13, "error": 17}  # OpenTelemetry severity numbers
+from wasm_agents.sandbox import LOG_LEVELS
+
+LEVELS = dict(zip(LOG_LEVELS, (10, 20, 30, 40), strict=True))
+SEVERITY_NUMBER = dict(zip(LOG_LEVELS, (5, 9, 13, 17), strict=True))  # OpenTelemetry severity numbers
 
 
 class Events:
@@ -17,6 +19,7 @@ class Events:
         if level not in LEVELS:
             raise ValueError(f"log level must be one of {', '.join(LEVELS)}, got {level!r}")
         self._stream = stream
+        self.level = level
         self._threshold = LEVELS[level]
         self._lock = threading.Lock()
 

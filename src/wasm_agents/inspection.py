@@ -4,35 +4,33 @@ import re
 from pathlib import Path
 from typing import Any
 
-from wasm_agents.artifacts import DEPS_MANIFEST, component_path, load_artifact_manifest, verify_dist
-from wasm_agents.signing import TrustPolicy
+from wasm_agents.artifacts import TrustPolicy, verify_dist
+from wasm_agents.artifacts.layout import DEPS_ARTIFACT
 
 DIST_INFO = re.compile(r"^(?P<agent>[^/]+)/(?P<name>[^/]+?)-(?P<version>[^-/]+)\.dist-info/METADATA$")
 
 
-def describe(dist: Path, trust: TrustPolicy | None = None) -> dict[str, Any]:
-    """Verify `dist` (under `trust`, if given), then return a JSON-able description of it."""
-    manifest = verify_dist(dist, trust)
-    deps = load_artifact_manifest(dist, manifest, DEPS_MANIFEST)
+def describe(path: Path, trust: TrustPolicy | None = None) -> dict[str, Any]:
+    """Verify the dist at `path` (under `trust`, if given), then return a JSON-able description of it."""
+    dist = verify_dist(path, trust)
     dependencies: dict[str, list[dict[str, str]]] = {}
-    for entry in deps.files:
-        match = DIST_INFO.match(entry.path)
-        if match:
+    for entry in dist.listing(DEPS_ARTIFACT).files:
+        if match := DIST_INFO.match(entry.path):
             dependencies.setdefault(match["agent"], []).append({"name": match["name"], "version": match["version"]})
+    project = dist.project.to_json()
     agents = {}
-    for name, agent in manifest.project["agents"].items():
-        component = manifest.files[component_path(name)]
+    for name, agent in project["agents"].items():
+        _, component = dist.component(name)
         agents[name] = {
             **agent,
             "dependencies": sorted(dependencies.get(name, []), key=lambda d: d["name"].lower()),
             "component": {"path": component.path, "size": component.size, "sha256": component.sha256},
         }
     return {
-        "dist": str(dist),
-        "chain": manifest.project["chain"],
+        "dist": str(path),
+        "chain": project["chain"],
         "agents": agents,
-        "tools": manifest.tools,
-        "files": {path: {"size": entry.size, "sha256": entry.sha256} for path, entry in sorted(manifest.files.items())},
-        # "checked": whether the signature was verified against trusted keys, not only found well-formed.
-        "signature": manifest.signed_by and {"key_id": manifest.signed_by, "checked": trust is not None},
+        "tools": dist.manifest.tools,
+        "files": {name: {"size": entry.size, "sha256": entry.sha256} for name, entry in sorted(dist.manifest.files.items())},
+        "signature": dist.signed_by and {"key_id": dist.signed_by, "checked": dist.signature_checked},
     }

@@ -1,6 +1,6 @@
 """The project model: agents, their limits and permissions, and the chain policy.
 
-Build derives it from agent folders (see `build.discover`); run reads it back from `manifest.json`.
+Build derives it from agent folders (see `builder.discover`); run reads it back from `manifest.json`.
 Both directions validate strictly, since at run time the JSON comes from an artifact.
 """
 

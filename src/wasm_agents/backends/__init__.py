@@ -1,32 +1,45 @@
-"""Where chains run: in this process (`local`) or on a Ray cluster (`ray`). Both yield the same lines."""
+"""Where chains run: in this process (`Local`) or on a Ray cluster (`Ray`). Both yield the same lines."""
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from wasm_agents.artifacts import TrustPolicy
 from wasm_agents.events import Events
 
 BACKENDS = ("local", "ray")
 
 
-def run_tasks(
-    dist: Path, tasks: list[Any], *, backend: str = "local", events: Events | None = None, **options: Any
-) -> Iterator[dict[str, Any]]:
-    """Run every task through the chain of `dist`; yield one output line per task, in task order.
+@dataclass(frozen=True)
+class Local:
+    """Run chains in this process, `concurrency` at once on threads."""
 
-    Options: `runner_options` (e.g. `{"trust": policy}`) for both; `concurrency` for local;
-    `address`, `workers`, `retries` and `log_level` for ray.
-    """
+    concurrency: int = 1
+
+
+@dataclass(frozen=True)
+class Ray:
+    """Run chains on Ray: the cluster at `address` (default: a local Ray for this run), `workers` actors
+    (default: the cluster's CPUs), each task retried up to `retries` times when its worker dies."""
+
+    address: str | None = None
+    workers: int | None = None
+    retries: int = 2
+
+
+def run_tasks(
+    dist: Path, tasks: list[Any], backend: Local | Ray = Local(), *, events: Events | None = None, trust: TrustPolicy | None = None
+) -> Iterator[dict[str, Any]]:
+    """Verify `dist` (under `trust`, if given), then run every task through its chain; yield one output line per task, in task order."""
     events = events or Events(None)
-    if backend == "local":
+    if isinstance(backend, Local):
         from wasm_agents.backends.local import run_local
 
-        return run_local(dist, tasks, events=events, **options)
-    if backend == "ray":
-        from wasm_agents.backends.ray import run_on_ray  # the core never imports ray
+        return run_local(dist, tasks, backend, events=events, trust=trust)
+    from wasm_agents.backends.ray import run_on_ray  # the core never imports ray
 
-        return run_on_ray(dist, tasks, events=events, **options)
-    raise ValueError(f"unknown backend {backend!r} (known: {', '.join(BACKENDS)})")
+    return run_on_ray(dist, tasks, backend, events=events, trust=trust)
 
 
 def output_line(index: int, task: Any, result: dict[str, Any]) -> dict[str, Any]:

@@ -19,9 +19,10 @@ from typing import Any
 import ray
 from ray.exceptions import GetTimeoutError, RayActorError
 
-from wasm_agents.artifacts import write_reproducible_tar
-from wasm_agents.backends import output_line
-from wasm_agents.errors import VerificationError, WasmAgentsError
+from wasm_agents.backends import Ray, output_line
+from wasm_agents.artifacts import TrustPolicy
+from wasm_agents.artifacts.archive import write_reproducible_tar
+from wasm_agents.errors import ErrorKind, Failure, VerificationError, WasmAgentsError
 from wasm_agents.events import Events
 
 IN_FLIGHT_PER_WORKER = 2  # batches queued on a worker, so it never waits for the driver between two
@@ -33,7 +34,7 @@ MAX_BATCH = 16  # chains per Ray call: batching pays Ray's per-call cost once fo
 class ChainWorker:
     """A Ray actor holding one verified Runner: engine, compiled components and warm pool, made once."""
 
-    def __init__(self, bundle: bytes, sha256: str, runner_options: dict[str, Any]) -> None:
+    def __init__(self, bundle: bytes, sha256: str, trust: TrustPolicy | None, log_level: str) -> None:
         from wasm_agents.orchestrator import Runner
 
         self.node_id = ray.get_runtime_context().get_node_id()
@@ -49,7 +50,7 @@ class ChainWorker:
         try:
             with tarfile.open(fileobj=io.BytesIO(bundle), mode="r:gz") as archive:
                 archive.extractall(self.workdir / "dist", filter="data")
-            self.runner = Runner(self.workdir / "dist", Events(self.buffer, runner_options.pop("log_level", "info")), **runner_options)
+            self.runner = Runner(self.workdir / "dist", Events(self.buffer, log_level), trust=trust)
         except VerificationError as error:
             self.problems = error.problems
         except (WasmAgentsError, tarfile.TarError, OSError) as error:
@@ -76,25 +77,14 @@ class ChainWorker:
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
-def run_on_ray(
-    dist: Path,
-    tasks: list[Any],
-    *,
-    events: Events,
-    address: str | None = None,
-    workers: int | None = None,
-    retries: int = 2,
-    runner_options: dict[str, Any] | None = None,
-    log_level: str = "info",
-) -> Iterator[dict[str, Any]]:
-    """Run the tasks on Ray (a local instance unless `address` is given); yield their lines in task order."""
+def run_on_ray(dist: Path, tasks: list[Any], options: Ray, *, events: Events, trust: TrustPolicy | None) -> Iterator[dict[str, Any]]:
+    """Run the tasks on Ray (a local instance unless `options.address` is given); yield their lines in task order."""
     bundle = _bundle(dist)
-    sha256 = hashlib.sha256(bundle).hexdigest()
     started_here = not ray.is_initialized()
     if started_here:
-        ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+        ray.init(address=options.address, include_dashboard=False, log_to_driver=False, configure_logging=False)
     try:
-        yield from _Schedule(bundle, sha256, tasks, events, workers, retries, {**(runner_options or {}), "log_level": log_level}).run()
+        yield from _Schedule(bundle, tasks, events, options, trust).run()
     finally:
         if started_here:
             ray.shutdown()
@@ -103,16 +93,14 @@ def run_on_ray(
 class _Schedule:
     """Keeps every worker busy, replaces dead ones, retries their tasks, and releases lines in order."""
 
-    def __init__(
-        self, bundle: bytes, sha256: str, tasks: list[Any], events: Events, workers: int | None, retries: int, options: dict[str, Any]
-    ) -> None:
+    def __init__(self, bundle: bytes, tasks: list[Any], events: Events, options: Ray, trust: TrustPolicy | None) -> None:
         self.bundle_ref = ray.put(bundle)
-        self.sha256 = sha256
+        self.sha256 = hashlib.sha256(bundle).hexdigest()
         self.tasks = tasks
         self.events = events
-        self.retries = retries
-        self.options = options
-        self.size = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
+        self.retries = options.retries
+        self.trust = trust
+        self.size = options.workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
         # At least ~4 batches per worker, so the work stays spread when chains take unequal time.
         self.batch = max(1, min(MAX_BATCH, len(tasks) // (4 * self.size)))
         self.workers: list[Any] = []
@@ -154,7 +142,7 @@ class _Schedule:
                 self._stop(worker)
 
     def _start_worker(self) -> Any:
-        worker = ChainWorker.remote(self.bundle_ref, self.sha256, dict(self.options))
+        worker = ChainWorker.remote(self.bundle_ref, self.sha256, self.trust, self.events.level)
         report = ray.get(worker.ready.remote())
         if report["problems"]:
             self._stop(worker)
@@ -187,7 +175,7 @@ class _Schedule:
             if self.attempts[index] <= self.retries:
                 retried.append(index)
                 continue
-            error = {"type": "WorkerLost", "message": f"{message} (gave up after {self.attempts[index]} attempts)"}
+            error = Failure(ErrorKind.WORKER_LOST, f"{message} (gave up after {self.attempts[index]} attempts)").to_json()
             self.done[index] = output_line(index, self.tasks[index], {"ok": False, "error": error, "attempts": self.attempts[index]})
         return retried
 

@@ -112,5 +112,9 @@ def _make_linker(engine: Engine) -> Linker:
 
 @cache
 def engines() -> EngineSet:
-    """Return the process's engine set, created on first use."""
+    """Return the process's engine set, created on first use.
+
+    Process-wide on purpose: a compiled component belongs to the engine that compiled it, every Store of an
+    engine shares its code pages, and one ticker thread serves all; a Runner per dist must not multiply them.
+    """
     return EngineSet()

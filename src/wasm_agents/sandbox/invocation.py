@@ -3,33 +3,31 @@
 import errno
 import json
 import math
-import os
-import queue
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from wasmtime import Trap, WasmtimeError
+from wasmtime import ExitTrap, Trap, WasmtimeError
 from wasmtime.component import Variant
 
+from wasm_agents.errors import HOST_ONLY, ErrorKind, Failure
 from wasm_agents.project import Limits
 from wasm_agents.sandbox.engine import EPOCH_TICK_S, current
+from wasm_agents.sandbox.guests import Guests, process_guests
 from wasm_agents.sandbox.pool import Sandbox
 
 # How long past its deadline the host waits for a guest blocked in a WASI call before giving up on it.
 WATCHDOG_GRACE_S = 0.1
 
-# Limit names, as they appear in errors and events.
-TIMEOUT, MEMORY, FUEL, OUTPUT, STACK = "timeout", "memory", "fuel", "output", "stack"
-
-# Error types only the host reports; a guest exception with one of these names is renamed.
-HOST_ERROR_TYPES = frozenset({
-    TIMEOUT, MEMORY, FUEL, OUTPUT, STACK, "Exit", "Trap", "ProtocolError", "HostError", "ReservedErrorName",
-    "UnknownCall", "PayloadTooLarge", "BadRequest", "EndOfChain", "UnknownAgent", "Forbidden", "Cycle",
-    "DepthExceeded", "HopBudgetExceeded",
-})
+# The limit behind each trap, by wasmtime's own trap message. A component call's error carries no trap code
+# (wasmtime's C API gives components a wasmtime_error_t, not a wasm_trap_t): its "wasm trap: ..." line is all there is.
+_TRAP_LIMITS = {
+    "wasm trap: interrupt": ErrorKind.TIMEOUT,
+    "wasm trap: all fuel consumed by WebAssembly": ErrorKind.FUEL,
+    "wasm trap: call stack exhausted": ErrorKind.STACK,
+}
 
 
 @dataclass(frozen=True)
@@ -37,7 +35,7 @@ class Outcome:
     """What one invocation produced: the JSON text of its result, or an error object."""
 
     result_json: str | None
-    error: dict[str, Any] | None
+    error: Failure | None
     duration_ms: float
     fuel_used: int | None = None
     abandoned: bool = False  # the guest is still blocked in a WASI call, and lingers until it returns
@@ -56,28 +54,6 @@ class OutputLimitExceeded(Exception):
     """Raised in a host import to trap a guest that went past its output limit."""
 
 
-class _Turn:
-    """One running guest's share of the CPU: a permit of `_running`, given back at most once per take."""
-
-    def __init__(self) -> None:
-        self._held = False
-        self._lock = threading.Lock()
-
-    def take(self) -> None:
-        """Wait for a permit."""
-        _running.acquire()
-        with self._lock:
-            self._held = True
-
-    def give_back(self) -> None:
-        """Return the permit if this turn holds one."""
-        with self._lock:
-            if not self._held:
-                return
-            self._held = False
-        _running.release()
-
-
 HostCall = Callable[[str, str], tuple[bool, str]]
 GuestLog = Callable[[str, dict[str, Any]], None]
 GuestOutput = Callable[[str, str], None]
@@ -86,26 +62,29 @@ GuestOutput = Callable[[str, str], None]
 class Invocation:
     """The host side of one running guest: its host calls, logs, output and limits."""
 
-    def __init__(self, limits: Limits, host_call: HostCall, on_log: GuestLog, on_output: GuestOutput) -> None:
+    def __init__(
+        self, limits: Limits, host_call: HostCall, on_log: GuestLog, on_output: GuestOutput, guests: Guests | None = None
+    ) -> None:
         self.limits = limits
+        self.guests = guests or process_guests()
         self._host_call = host_call
         self._on_log = on_log
         self._on_output = on_output
         self.output_bytes = 0
         self.output_exceeded = False
         self.abandoned = False
-        self.turn = _Turn()
+        self.turn = self.guests.turn()
         self._partial = {"stdout": "", "stderr": ""}  # output after the last newline, per stream
 
     def host_call(self, name: str, payload: str) -> tuple[bool, str]:
         """Answer a host call from the guest; a failure of the host's own code fails only this call."""
         if self.abandoned:
-            return False, json.dumps({"type": TIMEOUT, "message": "invocation already ended by its wall-time limit"})
+            return False, json.dumps(Failure(ErrorKind.TIMEOUT, "invocation already ended by its wall-time limit").to_json())
         self.turn.give_back()  # a guest waiting for its delegate does not run: let the delegate run instead
         try:
             return self._host_call(name, payload)
         except Exception as error:  # noqa: BLE001 - whatever the guest sent, the host must answer
-            return False, json.dumps({"type": "HostError", "message": f"{type(error).__name__}: {error}"})
+            return False, json.dumps(Failure(ErrorKind.HOST_ERROR, f"{type(error).__name__}: {error}").to_json())
         finally:
             self.turn.take()
 
@@ -151,6 +130,7 @@ def invoke(take: Callable[[], Sandbox], invocation: Invocation, config_json: str
     Never raises for guest misbehaviour: every way a guest can fail becomes the outcome's error.
     """
     start = time.monotonic()
+    guests = invocation.guests
     box: list[Outcome] = []
     done = threading.Event()
 
@@ -159,33 +139,28 @@ def invoke(take: Callable[[], Sandbox], invocation: Invocation, config_json: str
         try:
             box.append(_run(take, sandbox, invocation, config_json, deadline, start))
         finally:
-            with _lingering.lock:
+            with guests.lock:
                 done.set()
-                _lingering.count -= invocation.abandoned
+                guests.lingering -= invocation.abandoned
             # Freeing the store's memory (~0.4 ms) happens after the caller has its outcome, on this thread,
             # so disposal keeps pace with invocations however many run at once.
             for used in sandbox:
                 used.close()
 
-    _workers.submit(job)
+    guests.workers.submit(job)
     if not done.wait(max(0.0, deadline - time.monotonic()) + WATCHDOG_GRACE_S):
         # The guest is blocked inside a WASI call (sleep, poll) that epoch deadlines cannot interrupt:
         # stop waiting for it. Its thread ends by itself once the call returns, at the next epoch check.
-        with _lingering.lock:
+        with guests.lock:
             if not done.is_set():
                 invocation.abandoned = True
-                _lingering.count += 1
+                guests.lingering += 1
     if not invocation.abandoned:
         return box[0]
     # A guest asleep in WASI uses no CPU: its permit goes back now, or a few sleepers would starve every chain.
     invocation.turn.give_back()
     message = f"wall-time limit of {invocation.limits.wall_time_s:g} s exceeded (blocked in a host call)"
-    return Outcome(None, {"type": TIMEOUT, "message": message}, _ms_since(start), abandoned=True)
-
-
-def lingering_guests() -> int:
-    """Guests of this process abandoned in a blocked WASI call that has not returned yet (each holds a thread and its Store)."""
-    return _lingering.count
+    return Outcome(None, Failure(ErrorKind.TIMEOUT, message), _ms_since(start), abandoned=True)
 
 
 def _run(
@@ -211,11 +186,11 @@ def _run(
         error = _guest_error(answer, invocation)
         result = None if error else answer.payload
     except (Trap, WasmtimeError, OutputLimitExceeded) as trap:
-        result, error = None, _trap_error(trap, invocation)
+        result, error = None, _trap_failure(trap, invocation)
     except _Abandoned:
-        result, error = None, {"type": TIMEOUT, "message": "wall-time limit exceeded before the agent could start"}
+        result, error = None, Failure(ErrorKind.TIMEOUT, "wall-time limit exceeded before the agent could start")
     except Exception as failure:  # noqa: BLE001 - a host bug ends this invocation, never the host
-        result, error = None, {"type": "HostError", "message": f"{type(failure).__name__}: {failure}"}
+        result, error = None, Failure(ErrorKind.HOST_ERROR, f"{type(failure).__name__}: {failure}")
     finally:
         invocation.turn.give_back()
         current.invocation = None
@@ -225,59 +200,12 @@ def _run(
     return Outcome(result, error, _ms_since(start), fuel_used)
 
 
-# Guests running at once: more than the cores only adds contention (for the CPU, the GIL and the
-# kernel's memory map) that starves the host's own threads: the epoch ticker and the watchdog.
-_running = threading.BoundedSemaphore(2 * (os.cpu_count() or 1))
-
-
-class _Lingering:
-    """How many abandoned guests are still blocked; the lock also orders abandoning against finishing."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.lock = threading.Lock()
-
-
-_lingering = _Lingering()
-
-
-class _Workers:
-    """Daemon threads that run invocations, so the caller can stop waiting for a guest stuck in a WASI call.
-
-    Threads are reused (starting one costs ~0.5 ms under load); one stuck in an abandoned guest is
-    simply never idle again, and a new one is started when none is idle.
-    """
-
-    def __init__(self) -> None:
-        self._jobs: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
-        self._idle = 0
-        self._lock = threading.Lock()
-
-    def submit(self, job: Callable[[], None]) -> None:
-        """Run `job` on an idle worker, or on a new one."""
-        with self._lock:
-            start_one = self._idle == 0
-            if not start_one:
-                self._idle -= 1
-        if start_one:
-            threading.Thread(target=self._work, name="wasm-agents-invocation", daemon=True).start()
-        self._jobs.put(job)
-
-    def _work(self) -> None:
-        while True:
-            self._jobs.get()()
-            with self._lock:
-                self._idle += 1
-
-
-_workers = _Workers()
-
-
-def _guest_error(answer: Any, invocation: Invocation) -> dict[str, Any] | None:
+def _guest_error(answer: Any, invocation: Invocation) -> Failure | None:
+    limits = invocation.limits
     if invocation.output_exceeded:
-        return {"type": OUTPUT, "message": f"output limit of {invocation.limits.output_bytes} bytes exceeded"}
+        return Failure(ErrorKind.OUTPUT, f"output limit of {limits.output_bytes} bytes exceeded")
     if not isinstance(answer, Variant) or answer.tag not in ("ok", "err"):
-        return {"type": "ProtocolError", "message": "the component's run export returned an unexpected value"}
+        return Failure(ErrorKind.PROTOCOL_ERROR, "the component's run export returned an unexpected value")
     if answer.tag == "ok":
         return None
     try:
@@ -285,40 +213,31 @@ def _guest_error(answer: Any, invocation: Invocation) -> dict[str, Any] | None:
         if not isinstance(error, dict):
             raise ValueError
     except ValueError:
-        return {"type": "ProtocolError", "message": f"malformed error from the guest: {answer.payload[:200]!r}"}
-    if error.get("type") in HOST_ERROR_TYPES:  # only the host may say a limit was hit or a policy refused
-        return {
-            "type": "ReservedErrorName",
-            "message": f"the agent raised an exception named like a host error ({error['type']}): {error.get('message', '')}",
-            "traceback": str(error.get("traceback", "")),
-        }
-    if error.get("type") == "MemoryError":
-        message = f"memory limit of {invocation.limits.memory_mb} MiB reached (MemoryError)"
-        return {"type": MEMORY, "message": message, "traceback": str(error.get("traceback", ""))}
-    return {
-        "type": str(error.get("type", "Error")),
-        "message": str(error.get("message", "")),
-        "traceback": str(error.get("traceback", "")),
-    }
+        return Failure(ErrorKind.PROTOCOL_ERROR, f"malformed error from the guest: {answer.payload[:200]!r}")
+    kind, message, trace = str(error.get("type", "Error")), str(error.get("message", "")), str(error.get("traceback", ""))
+    if kind in HOST_ONLY:  # only the host may say a limit was hit or a policy refused
+        return Failure(ErrorKind.RESERVED_ERROR_NAME, f"the agent raised an exception named like a host error ({kind}): {message}", trace)
+    if kind == "MemoryError":
+        return Failure(ErrorKind.MEMORY, f"memory limit of {limits.memory_mb} MiB reached (MemoryError)", trace)
+    return Failure(kind, message, trace)
 
 
-def _trap_error(trap: Exception, invocation: Invocation) -> dict[str, Any]:
-    text = str(trap)
+def _trap_failure(trap: Exception, invocation: Invocation) -> Failure:
     limits = invocation.limits
     if invocation.output_exceeded:
-        return {"type": OUTPUT, "message": f"output limit of {limits.output_bytes} bytes exceeded"}
-    if "wasm trap: interrupt" in text:
-        return {"type": TIMEOUT, "message": f"wall-time limit of {limits.wall_time_s:g} s exceeded"}
-    if "all fuel consumed" in text:
-        return {"type": FUEL, "message": f"fuel budget of {limits.fuel} exhausted"}
-    if "call stack exhausted" in text:
-        return {"type": STACK, "message": "call stack exhausted (recursion too deep)"}
-    if "memory" in text and ("grow" in text or "out of bounds" not in text and "limit" in text):
-        return {"type": MEMORY, "message": f"memory limit of {limits.memory_mb} MiB reached"}
-    if "exit" in text.lower() and "status" in text.lower():
-        return {"type": "Exit", "message": "the agent exited the sandbox (os._exit)"}
+        return Failure(ErrorKind.OUTPUT, f"output limit of {limits.output_bytes} bytes exceeded")
+    if isinstance(trap, ExitTrap):
+        return Failure(ErrorKind.EXIT, "the agent exited the sandbox (os._exit)")
+    text = str(trap)
     reason = next((line.strip() for line in text.splitlines() if line.strip().startswith("wasm trap")), None)
-    return {"type": "Trap", "message": reason or text.splitlines()[0] if text else "trap"}
+    kind = _TRAP_LIMITS.get(reason)
+    if kind == ErrorKind.TIMEOUT:
+        return Failure(kind, f"wall-time limit of {limits.wall_time_s:g} s exceeded")
+    if kind == ErrorKind.FUEL:
+        return Failure(kind, f"fuel budget of {limits.fuel} exhausted")
+    if kind == ErrorKind.STACK:
+        return Failure(kind, "call stack exhausted (recursion too deep)")
+    return Failure(ErrorKind.TRAP, reason or (text.splitlines()[0] if text else "trap"))
 
 
 def _ms_since(start: float) -> float:

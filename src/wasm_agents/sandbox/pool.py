@@ -15,8 +15,10 @@ from dataclasses import dataclass
 from wasmtime import Store, WasiConfig
 from wasmtime.component import Component, Func
 
+from wasm_agents.artifacts import AgentFolders
+from wasm_agents.paths import cache_dir
 from wasm_agents.project import MIB, Limits
-from wasm_agents.sandbox import SCRATCH_MOUNT, WARM_UP
+from wasm_agents.sandbox import CODE_MOUNT, DATA_MOUNT, DEPS_MOUNT, SANDBOX_MOUNT, SCRATCH_MOUNT, STDLIB_MOUNT, WARM_UP
 from wasm_agents.sandbox.engine import EngineSet
 
 WARM_UP_FUEL = 1_000_000_000
@@ -57,27 +59,46 @@ class Mounts:
     read_only: tuple[tuple[str, str], ...] = ()
     scratch: bool = False
 
+    @classmethod
+    def of(cls, folders: AgentFolders, scratch: bool) -> "Mounts":
+        """The folders an agent's fresh instances see, read-only: the paths its snapshot imported from, and /data."""
+        mounted = {STDLIB_MOUNT: folders.stdlib, SANDBOX_MOUNT: folders.sandbox, CODE_MOUNT: folders.code, DEPS_MOUNT: folders.deps}
+        if folders.data is not None:
+            mounted[DATA_MOUNT] = folders.data
+        # A folder without files is still mounted, empty: the snapshot's sys.path names it, the agent its /data.
+        empty = cache_dir("empty")
+        return cls(read_only=tuple((guest, str(host if host.is_dir() else empty)) for guest, host in mounted.items()), scratch=scratch)
 
-def prepare(engines: EngineSet, component: Component, limits: Limits, mounts: Mounts) -> Sandbox:
-    """Instantiate the component in a fresh Store under `limits` and warm it up."""
-    fuel = limits.fuel is not None
-    store = Store(engines.engine(fuel))
-    output = GuestOutput()
-    scratch = tempfile.mkdtemp(prefix="wasm-agents-scratch-") if mounts.scratch else None
-    try:
-        store.set_wasi(wasi_config(output, mounts.read_only, scratch))
-        store.set_limits(memory_size=limits.memory_mb * MIB)
-        store.set_epoch_deadline(WARM_UP_TICKS)
-        if fuel:
-            store.set_fuel(WARM_UP_FUEL)
-        run = engines.linker(fuel).instantiate(store, component).get_func(store, "run")
-        run(store, WARM_UP)
-        run.post_return(store)
-    except BaseException:
-        if scratch:
-            shutil.rmtree(scratch, ignore_errors=True)
-        raise
-    return Sandbox(store=store, run=run, output=output, scratch=scratch)
+
+@dataclass(frozen=True)
+class SandboxMaker:
+    """What fresh sandboxes of one agent are made of: its compiled component, its limits and its mounts."""
+
+    engines: EngineSet
+    component: Component
+    limits: Limits
+    mounts: Mounts
+
+    def make(self) -> Sandbox:
+        """Instantiate the component in a fresh Store under the limits and warm it up."""
+        fuel = self.limits.fuel is not None
+        store = Store(self.engines.engine(fuel))
+        output = GuestOutput()
+        scratch = tempfile.mkdtemp(prefix="wasm-agents-scratch-") if self.mounts.scratch else None
+        try:
+            store.set_wasi(wasi_config(output, self.mounts.read_only, scratch))
+            store.set_limits(memory_size=self.limits.memory_mb * MIB)
+            store.set_epoch_deadline(WARM_UP_TICKS)
+            if fuel:
+                store.set_fuel(WARM_UP_FUEL)
+            run = self.engines.linker(fuel).instantiate(store, self.component).get_func(store, "run")
+            run(store, WARM_UP)
+            run.post_return(store)
+        except BaseException:
+            if scratch:
+                shutil.rmtree(scratch, ignore_errors=True)
+            raise
+        return Sandbox(store=store, run=run, output=output, scratch=scratch)
 
 
 class WarmPool:

@@ -20,6 +20,7 @@ import string, textwrap, time, types, typing, unicodedata, uuid, urllib.parse  #
 
 import wit_world
 from componentize_py_types import Err
+from wasm_agents_protocol import CODE_MOUNT, COMPILE_BYTECODE, DEPS_MOUNT, WARM_UP
 
 import main as agent_main
 
@@ -37,7 +38,7 @@ def _compile_what_the_snapshot_lacks() -> int:
 
     loaded = {getattr(module, "__file__", None) for module in list(sys.modules.values())}
     compiled = 0
-    for root in ("/0", "/1"):  # the agent's folder and its vendored packages (wasm_agents.sandbox.CODE_MOUNT, DEPS_MOUNT)
+    for root in (CODE_MOUNT, DEPS_MOUNT):
         for folder, subfolders, files in os.walk(root):
             subfolders[:] = [name for name in subfolders if name not in ("__pycache__", "tests", "test")]
             for name in files:
@@ -57,10 +58,6 @@ def _compile_what_the_snapshot_lacks() -> int:
                 compiled += 1
     return compiled
 
-
-
-WARM_UP = "wasm-agents:warm-up"  # as in wasm_agents.sandbox: the host warms fresh instances with it
-COMPILE_BYTECODE = "wasm-agents:compile-bytecode"  # as in wasm_agents.sandbox: asked at build time only
 
 
 class WitWorld(wit_world.WitWorld):

@@ -17,10 +17,11 @@ import sys
 from importlib.machinery import ModuleSpec, PathFinder
 from importlib.util import spec_from_file_location
 
+from wasm_agents_protocol import DEPS_MOUNT, SCRATCH_MOUNT
+
 SANDBOX = "the wasm-agents sandbox"
 SHIMS = os.path.join(os.path.dirname(__file__), "shims")
-DEPS = "/1/"  # where vendored packages live in the guest (wasm_agents.sandbox.DEPS_MOUNT)
-SCRATCH = "/scratch"  # an agent's private writable folder, when its agent.toml asks for one (wasm_agents.sandbox.SCRATCH_MOUNT)
+DEPS = DEPS_MOUNT + "/"
 
 # Modules that platforms commonly lack: absent, with the reason.
 ABSENT = {
@@ -68,7 +69,7 @@ def _temporary_files_in_scratch(tempfile) -> None:
                 "its agent.toml (a private /scratch, fresh for every invocation)",
             ) from None
 
-    tempfile._candidate_tempdir_list = lambda: [SCRATCH]
+    tempfile._candidate_tempdir_list = lambda: [SCRATCH_MOUNT]
     tempfile._get_default_tempdir = default_tempdir
 
 

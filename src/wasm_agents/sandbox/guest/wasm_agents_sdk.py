@@ -8,10 +8,9 @@ from typing import Any
 
 import wit_world
 from componentize_py_types import Err
+from wasm_agents_protocol import LOG_LEVELS
 
 __all__ = ["DelegationError", "delegate", "log"]
-
-LEVELS = ("debug", "info", "warning", "error")
 
 
 class DelegationError(Exception):
@@ -39,6 +38,6 @@ def delegate(task: Any, to: str | None = None) -> Any:
 
 def log(level: str, message: str, **fields: Any) -> None:
     """Emit a structured log event attributed to this agent."""
-    if level not in LEVELS:
-        raise ValueError(f"log level must be one of {', '.join(LEVELS)}, got {level!r}")
+    if level not in LOG_LEVELS:
+        raise ValueError(f"log level must be one of {', '.join(LOG_LEVELS)}, got {level!r}")
     wit_world.log(level, json.dumps({"message": str(message), **fields}, default=repr))

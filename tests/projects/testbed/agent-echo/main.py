@@ -26,6 +26,8 @@ class Echo:
                 handle.write("written")
             with open("/scratch/note.txt") as handle:
                 return {"before": seen, "read": handle.read()}
+        if op == "raise-as":  # an exception class of any name, e.g. one the host uses
+            raise type(self.task["name"], (Exception,), {})("raised by echo")
         if op == "write-data":
             with open("/data/evil.txt", "w") as handle:
                 handle.write("x")

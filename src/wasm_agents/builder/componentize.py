@@ -7,15 +7,15 @@ import tempfile
 from importlib.metadata import version
 from pathlib import Path
 
-from wasm_agents.build.bytecode import compile_bytecode
-from wasm_agents.build.runtime import guest_stdlib, tree_lines
-from wasm_agents.build.toolchain import run_componentize_py
+from wasm_agents.builder.bytecode import compile_bytecode
+from wasm_agents.builder.runtime import guest_stdlib, tree_lines
+from wasm_agents.builder.toolchain import run_componentize_py
 from wasm_agents.errors import BuildError
 from wasm_agents.paths import cache_dir, publish_folder, write_atomically
 from wasm_agents.sandbox import CODE_MOUNT, DEPS_MOUNT, GUEST_DIR, HARNESS_MODULE, SANDBOX_MOUNT, STDLIB_MOUNT, WIT_DIR
 
-# Changes whenever the way components are made changes, so the cache never serves an older recipe's output.
-RECIPE = "wasm-agents component recipe 3: a frozen snapshot, bytecode for what it lacks"
+# How components are made, part of their cache key: edit it with the method, so the cache never serves what an older method made.
+METHOD = "componentize-py snapshot of the harness and the agent, gc-frozen; guest-compiled bytecode for the modules it lacks"
 
 # C modules of CPython that its WASI build lacks (the sandbox stands in for _bz2 and _lzma, and ctypes for packages).
 WASI_LACKS = frozenset({
@@ -86,7 +86,7 @@ def _copy_unchecked_bytecode(source: Path, target: Path) -> None:
 def inputs_key(code_dir: Path, site_packages: Path) -> str:
     """Hash everything a component is made from, plus the tool versions."""
     digest = hashlib.sha256()
-    digest.update(f"{RECIPE}; componentize-py {version('componentize-py')}\n".encode())
+    digest.update(f"{METHOD}; componentize-py {version('componentize-py')}\n".encode())
     for label, root in (("code", code_dir), ("deps", site_packages), ("guest", GUEST_DIR), ("wit", WIT_DIR)):
         for line in tree_lines(root):
             digest.update(f"{label}/{line}\n".encode())

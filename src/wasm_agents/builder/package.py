@@ -12,7 +12,9 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from wasm_agents.artifacts import (
+from wasm_agents.artifacts.archive import artifact_manifest, write_reproducible_tar
+from wasm_agents.artifacts.files import sha256_file
+from wasm_agents.artifacts.layout import (
     CODE_ARTIFACT,
     CODE_MANIFEST,
     COMPONENTS,
@@ -25,18 +27,14 @@ from wasm_agents.artifacts import (
     RUNTIME_ARTIFACT,
     RUNTIME_MANIFEST,
     SIGNATURE,
-    ArtifactManifest,
-    FileEntry,
-    Manifest,
-    artifact_manifest,
     component_path,
-    sha256_file,
-    verify_dist,
-    write_reproducible_tar,
 )
-from wasm_agents.build.vendor import LockedWheel
+from wasm_agents.artifacts.model import ArtifactManifest, FileEntry, Manifest
+from wasm_agents.artifacts.verify import verify_dist
+from wasm_agents.builder.vendor import LockedWheel
+from wasm_agents.artifacts.signing import TrustPolicy, sign
 from wasm_agents.errors import BuildError
-from wasm_agents.signing import TrustPolicy, sign
+from wasm_agents.project import Project
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PREDICATE_TYPE = "https://slsa.dev/provenance/v1"
@@ -58,7 +56,7 @@ def package(
     deps_dir: Path,
     runtime: tuple[Path, ArtifactManifest],
     components: dict[str, Path],
-    project: dict[str, Any],
+    project: Project,
     tools: dict[str, str],
     dist: Path,
     *,
@@ -80,7 +78,7 @@ def package(
     try:
         _write(staging, code_dir, deps_dir, runtime, components, project, tools, inputs, signing_key)
         # Each listing was read off its own archive: the members need no second reading.
-        manifest = verify_dist(staging, TrustPolicy.of([signing_key.public_key()]) if signing_key else None, members=False)
+        manifest = verify_dist(staging, TrustPolicy.of([signing_key.public_key()]) if signing_key else None, members=False).manifest
         if os.path.lexists(dist):
             os.rename(dist, aside)
         os.rename(staging, dist)
@@ -100,7 +98,7 @@ def _write(
     deps_dir: Path,
     runtime: tuple[Path, ArtifactManifest],
     components: dict[str, Path],
-    project: dict[str, Any],
+    project: Project,
     tools: dict[str, str],
     inputs: BuildInputs | None,
     signing_key: Ed25519PrivateKey | None,

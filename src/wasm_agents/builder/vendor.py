@@ -1,7 +1,7 @@
 """Resolve, lock, cache and install an agent's third-party wheels for the sandboxed guest interpreter.
 
 Resolving takes two pip runs. The first, the reference, resolves for the guest's markers over the
-guest's wheels and those of a common CPython 3.14 machine, preferring sandbox wheels: it names the
+guest's wheels and those of a common machine with the same CPython, preferring sandbox wheels: it names the
 newest release of every package and shows which of them have no sandbox wheel. Those are built from
 their sdists with no compiler available; a build that comes out pure Python is offered to the second
 run, the real resolution over sandbox wheels only, which backtracks around the packages that have
@@ -42,7 +42,7 @@ from packaging.utils import (
 )
 from packaging.version import Version
 
-from wasm_agents.artifacts import sha256_file
+from wasm_agents.artifacts.files import sha256_file
 from wasm_agents.errors import VendorError
 from wasm_agents.paths import cache_dir, write_atomically
 from wasm_agents.sandbox import GUEST_PYTHON
@@ -50,20 +50,22 @@ from wasm_agents.sandbox import GUEST_PYTHON
 # CPython on WASI reports sysconfig.get_platform() == "wasi-0.0.0-wasm32" (wasi-libc's uname is a
 # placeholder), hence this tag (used by componentize-py's docs and wasi-wheels indexes outside PyPI).
 WASI_PLATFORMS = ("wasi_0_0_0_wasm32",)
-GUEST_TAGS = frozenset(cpython_tags((3, 14), ["cp314"], WASI_PLATFORMS)) | frozenset(
-    compatible_tags((3, 14), "cp314", [*WASI_PLATFORMS, "any"])
+_GUEST_VERSION = tuple(int(part) for part in GUEST_PYTHON.split("."))
+_GUEST_ABI = f"cp{''.join(GUEST_PYTHON.split('.'))}"
+GUEST_TAGS = frozenset(cpython_tags(_GUEST_VERSION, [_GUEST_ABI], WASI_PLATFORMS)) | frozenset(
+    compatible_tags(_GUEST_VERSION, _GUEST_ABI, [*WASI_PLATFORMS, "any"])
 )
 PIP_TARGET_ARGS = [
     "--only-binary=:all:",
     "--python-version", GUEST_PYTHON,
     "--implementation", "cp",
     "--abi", "none",
-    "--abi", "cp314",
+    "--abi", _GUEST_ABI,
     "--platform", "any",
     *(arg for platform in WASI_PLATFORMS for arg in ("--platform", platform)),
 ]  # fmt: skip
 
-# The guest's PEP 508 marker environment, as CPython 3.14.0 of componentize-py 0.25.1 reports it
+# The guest's PEP 508 marker environment, as the CPython of componentize-py reports it
 # (checked against a real guest by tests/test_run.py): pip evaluates markers with it, not the host's.
 GUEST_MARKERS = {
     "implementation_name": "cpython",
@@ -79,7 +81,7 @@ GUEST_MARKERS = {
     "sys_platform": "wasi",
 }
 
-# A common CPython 3.14 machine (manylinux x86_64, every glibc level): the reference resolution takes the
+# A common machine with the guest's CPython version (manylinux x86_64, every glibc level): the reference resolution takes the
 # releases it would, compiled or not. Fixed, so that a lock does not depend on the machine that resolved it.
 REFERENCE_PLATFORMS = (
     *(f"manylinux_2_{minor}_x86_64" for minor in range(28, 4, -1)),
@@ -136,7 +138,7 @@ _COMMENT_RE = re.compile(r"(^|\s+)#.*$")  # pip's own rule for comments in requi
 _ARCHIVE_SUFFIXES = (".whl", ".zip", ".tar.gz", ".tgz", ".tar.bz2", ".tar")
 _NETWORK_MARKERS = ("NewConnectionError", "connection broken by", "Could not fetch URL", "connection-failed")
 _NOT_IN_SANDBOX = (
-    "no wheel that runs in the sandbox (CPython 3.14 on WASI), and none can be built from a source "
+    f"no wheel that runs in the sandbox (CPython {GUEST_PYTHON} on WASI), and none can be built from a source "
     "distribution; use a pure-Python package (py3-none-any wheel) or one that publishes a WASI wheel"
 )
 _INSTALLER_METADATA = {"INSTALLER": b"wasm-agents"}
@@ -587,7 +589,7 @@ def _runs_in_guest(filename: str) -> bool:
 def _check_wheel(agent_name: str, filename: str) -> tuple[str, str]:
     """Return the canonical name and version of a downloaded wheel, refusing anything the guest cannot run."""
     if not _runs_in_guest(filename):
-        raise VendorError(f"{agent_name}: {filename} is not a wheel that runs in the sandbox (CPython 3.14 on WASI)")
+        raise VendorError(f"{agent_name}: {filename} is not a wheel that runs in the sandbox (CPython {GUEST_PYTHON} on WASI)")
     name, version, _, _ = parse_wheel_filename(filename)
     return name, str(version)
 

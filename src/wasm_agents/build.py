@@ -1,5 +1,7 @@
 """The build phase: agent folders → discover → vendor → stage → componentize → package → dist/."""
 
+from __future__ import annotations
+
 import os
 import sys
 import tempfile
@@ -9,16 +11,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from wasm_agents.artifacts import Manifest
-from wasm_agents.build.componentize import componentize
-from wasm_agents.build.discover import discover
-from wasm_agents.build.package import BuildInputs, package
-from wasm_agents.build.runtime import runtime_artifact
-from wasm_agents.build.stage import stage
-from wasm_agents.build.vendor import LockedWheel, vendor
 from wasm_agents.sandbox import GUEST_PYTHON
-from wasm_agents.signing import load_private_key
+
+if TYPE_CHECKING:
+    from wasm_agents.builder.vendor import LockedWheel
+    from wasm_agents.artifacts.model import Manifest
 
 # progress(phase, agent, state): phase is "vendor" or "componentize"; state "start", "done" or "cached".
 Progress = Callable[[str, str, str], None]
@@ -52,6 +51,15 @@ def build(
     `command`, the command line that asked for this build, if given. `notice` gets a line for each
     requirement built from its sdist or taken at an older release (else they are logged as warnings).
     """
+    # The steps are imported here: `import wasm_agents` imports this module, and must stay quick for `run`.
+    from wasm_agents.builder.componentize import componentize
+    from wasm_agents.builder.discover import discover
+    from wasm_agents.builder.package import BuildInputs, package
+    from wasm_agents.builder.runtime import runtime_artifact
+    from wasm_agents.builder.stage import stage
+    from wasm_agents.builder.vendor import vendor
+    from wasm_agents.artifacts.signing import load_private_key
+
     start = time.monotonic()
     report = progress or (lambda phase, agent, state: None)
     # Before the slow steps: a key that cannot be used fails the build at once.
@@ -90,7 +98,7 @@ def build(
             deps_dir,
             runtime.result(),
             {name: components_dir / f"{name}.wasm" for name in project.agents},
-            project.to_json(),
+            project,
             tool_versions(),
             dist,
             inputs=BuildInputs(

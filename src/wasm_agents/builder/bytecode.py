@@ -12,7 +12,7 @@ from pathlib import Path
 
 from wasmtime import Store, WasiConfig
 
-from wasm_agents.artifacts import sha256_file
+from wasm_agents.artifacts.files import sha256_file
 from wasm_agents.errors import BuildError
 from wasm_agents.sandbox import CODE_MOUNT, COMPILE_BYTECODE, DEPS_MOUNT, GUEST_DIR, SANDBOX_MOUNT, STDLIB_MOUNT
 from wasm_agents.sandbox.compile_cache import load_component

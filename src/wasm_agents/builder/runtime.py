@@ -12,16 +12,19 @@ import threading
 from importlib.metadata import version
 from pathlib import Path
 
-from wasm_agents.artifacts import RUNTIME_ARTIFACT, RUNTIME_SANDBOX, RUNTIME_STDLIB, ArtifactManifest, artifact_manifest, sha256_file, write_reproducible_tar
-from wasm_agents.build.toolchain import run_componentize_py
+from wasm_agents.artifacts.archive import artifact_manifest, write_reproducible_tar
+from wasm_agents.artifacts.files import sha256_file
+from wasm_agents.artifacts.layout import RUNTIME_ARTIFACT, RUNTIME_SANDBOX, RUNTIME_STDLIB
+from wasm_agents.artifacts.model import ArtifactManifest
+from wasm_agents.builder.toolchain import run_componentize_py
 from wasm_agents.errors import BuildError
 from wasm_agents.paths import cache_dir, publish_folder
 from wasm_agents.sandbox import GUEST_DIR, STDLIB_MOUNT
 
 _exporting = threading.Lock()
 
-# Changes whenever the way the runtime is made changes, so the cache never serves an older recipe's output.
-RECIPE = "wasm-agents runtime recipe 1: stdlib with unchecked-hash bytecode"
+# How the runtime is made, part of its cache key: edit it with the method, so the cache never serves what an older method made.
+METHOD = "the guest's stdlib exported from componentize-py, with unchecked-hash bytecode compiled by the guest"
 
 # Runs inside componentize-py's own interpreter while it pre-initialises (its stdlib mounted at /python, the
 # output folder at /1): copies that stdlib out and compiles it with the guest's own compiler, so the bytecode
@@ -44,7 +47,7 @@ class WitWorld(wit_world.WitWorld):
 
 def runtime_artifact() -> tuple[Path, ArtifactManifest]:
     """Return the runtime archive and its manifest, made once per componentize-py version and guest modules."""
-    key = _digest(f"{RECIPE}; componentize-py {version('componentize-py')}", tree_lines(GUEST_DIR))
+    key = _digest(f"{METHOD}; componentize-py {version('componentize-py')}", tree_lines(GUEST_DIR))
     folder = cache_dir("runtime") / key
     archive, listing = folder / RUNTIME_ARTIFACT, folder / "manifest.json"
     if not listing.is_file():
@@ -63,7 +66,7 @@ def runtime_artifact() -> tuple[Path, ArtifactManifest]:
 
 def guest_stdlib() -> Path:
     """Return the guest's stdlib folder with compiled bytecode, exported once per componentize-py version (~20 s)."""
-    folder = cache_dir("stdlib") / _digest(f"{RECIPE}; componentize-py {version('componentize-py')}", [])
+    folder = cache_dir("stdlib") / _digest(f"{METHOD}; componentize-py {version('componentize-py')}", [])
     with _exporting:  # the build's threads all need it: one export, not one each
         if not (folder / "python").is_dir():
             _export_stdlib(folder)
