@@ -5,6 +5,7 @@ import json
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -143,3 +144,65 @@ def test_a_dist_missing_an_agents_component_is_refused_by_verify(example_dist, t
     done = wasm_agents("verify", str(dist))
     assert done.returncode == 3
     assert "components/multiplier.wasm: not listed in manifest.json (the component of agent 'multiplier')" in done.stderr
+
+
+def test_a_task_with_nan_is_refused_with_its_line(example_dist, tmp_path):
+    (tmp_path / "t.jsonl").write_text('{"op": "add", "a": 1, "b": 1}\n{"op": "add", "a": NaN, "b": 1}\n')
+    done = wasm_agents("run", str(example_dist), "--task-file", str(tmp_path / "t.jsonl"))
+    assert done.returncode == 2 and "t.jsonl:2: not valid JSON: NaN is not JSON" in done.stderr and done.stdout == ""
+
+
+def result_lines(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines()]
+
+
+def test_output_gets_each_result_once_and_resume_runs_only_the_rest(example_dist, tmp_path):
+    tasks = [{"id": f"t{i}", "op": "multiply", "a": i, "b": 3} for i in range(12)]
+    (tmp_path / "tasks.jsonl").write_text("".join(json.dumps(t) + "\n" for t in tasks))
+    args = ("run", str(example_dist), "--task-file", str(tmp_path / "tasks.jsonl"), "--log-level", "error", "-j", "3")
+    first = wasm_agents(*args, "--output", str(tmp_path / "all.jsonl"))
+    assert first.returncode == 0
+    stdout, saved = result_lines(first.stdout), result_lines((tmp_path / "all.jsonl").read_text())
+    assert [line["index"] for line in stdout] == list(range(12))  # stdout keeps task order
+    assert sorted(json.dumps(line, sort_keys=True) for line in saved) == sorted(json.dumps(line, sort_keys=True) for line in stdout)
+
+    # A crash left five lines and half of a sixth: resume keeps the five and runs the other seven.
+    kept = (tmp_path / "all.jsonl").read_text().splitlines(keepends=True)
+    (tmp_path / "part.jsonl").write_text("".join(kept[:5]) + kept[5][:20])
+    refused = wasm_agents(*args, "--output", str(tmp_path / "part.jsonl"))
+    assert refused.returncode == 2 and "already holds 5 result lines: add --resume" in refused.stderr
+    resumed = wasm_agents(*args, "--output", str(tmp_path / "part.jsonl"), "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    again = {line["index"] for line in result_lines(resumed.stdout)}
+    before = {line["index"] for line in result_lines("".join(kept[:5]))}
+    assert again == set(range(12)) - before
+    union = result_lines((tmp_path / "part.jsonl").read_text())
+    assert sorted(line["index"] for line in union) == list(range(12))
+    assert all(line["result"] == 3 * line["index"] and line["id"] == f"t{line['index']}" for line in union)
+    assert wasm_agents(*args, "--output", str(tmp_path / "part.jsonl"), "--resume").stdout == ""  # nothing left to run
+
+
+def test_resume_refuses_a_results_file_of_another_task_file(example_dist, tmp_path):
+    (tmp_path / "tasks.jsonl").write_text('{"id": "a", "op": "add", "a": 1, "b": 1}\n')
+    (tmp_path / "out.jsonl").write_text('{"index": 0, "id": "b", "ok": true}\n')
+    done = wasm_agents("run", str(example_dist), "--task-file", str(tmp_path / "tasks.jsonl"), "--output", str(tmp_path / "out.jsonl"), "--resume")
+    assert done.returncode == 2 and "out.jsonl:1: task 0 has id 'b' here but 'a' in the task file" in done.stderr
+
+
+def test_a_batch_killed_halfway_and_resumed_has_exactly_one_line_per_task(testbed_dist, tmp_path):
+    tasks = [{"id": i, "op": "sleep", "seconds": 0.2} for i in range(16)]
+    (tmp_path / "tasks.jsonl").write_text("".join(json.dumps(t) + "\n" for t in tasks))
+    out = tmp_path / "out.jsonl"
+    args = [*CLI, "run", str(testbed_dist), "--task-file", str(tmp_path / "tasks.jsonl"), "--output", str(out), "--log-level", "error", "-j", "2"]
+    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while (not out.exists() or out.read_text().count("\n") < 4) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    process.kill()  # SIGKILL: no cleanup, no flush
+    process.wait()
+    before = result_lines(out.read_text()[: out.read_text().rfind("\n") + 1])
+    assert 4 <= len(before) < 16
+    resumed = subprocess.run([*args, "--resume"], capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    lines = result_lines(out.read_text())
+    assert sorted(line["id"] for line in lines) == list(range(16)) and all(line["result"] == "slept" for line in lines)

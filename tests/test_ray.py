@@ -125,12 +125,11 @@ print(ray.get(worker.ready.remote())["problems"])
     assert "sha256 mismatch in transit" in done.stdout, done.stderr[-2000:]
 
 
-def test_ctrl_c_cancels_outstanding_tasks_and_exits_cleanly(testbed_dist, tmp_path):
+def test_ctrl_c_cancels_outstanding_tasks_keeps_finished_results_and_resumes(testbed_dist, tmp_path):
     tasks = task_file(tmp_path, [{"id": i, "op": "sleep", "seconds": 1} for i in range(60)])
-    process = subprocess.Popen(
-        [*CLI, "run", str(testbed_dist), "--task-file", tasks, "--backend", "ray", "--log-level", "error"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
+    out = tmp_path / "out.jsonl"
+    command = [*CLI, "run", str(testbed_dist), "--task-file", tasks, "--backend", "ray", "--log-level", "error", "--output", str(out)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     first = process.stdout.readline()  # the workers are up and running tasks
     process.send_signal(signal.SIGINT)
     # Read on through this file object: lines come in batches, and the next may already sit in its buffer.
@@ -140,5 +139,10 @@ def test_ctrl_c_cancels_outstanding_tasks_and_exits_cleanly(testbed_dist, tmp_pa
     killer.cancel()
     process.wait()
     assert process.returncode == 130, stderr[-2000:]
-    lines = [json.loads(line) for line in [first, *rest.splitlines()]]
-    assert len(lines) < 60 and [line["id"] for line in lines] == list(range(len(lines)))
+    ids = [json.loads(line)["id"] for line in [first, *rest.splitlines()]]
+    assert len(ids) < 60 and ids == sorted(set(ids))  # every finished task once, in task order
+    assert sorted(json.loads(line)["id"] for line in out.read_text().splitlines()) == sorted(ids)
+    resumed = subprocess.run([*command, "--resume"], capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert sorted(json.loads(line)["id"] for line in resumed.stdout.splitlines()) == sorted(set(range(60)) - set(ids))
+    assert sorted(json.loads(line)["id"] for line in out.read_text().splitlines()) == list(range(60))

@@ -15,6 +15,8 @@ from wasm_agents.errors import (
     EXIT_AGENT_FAILED,
     EXIT_BAD_INPUT,
     EXIT_OK,
+    ErrorKind,
+    Failure,
     VerificationError,
     WasmAgentsError,
 )
@@ -202,33 +204,66 @@ def new(name: str, project: Path) -> None:
 @click.option("--ray-address", help="With --backend ray: the cluster to join (default: start a local Ray for this run).")
 @click.option("--ray-workers", type=click.IntRange(1, 100_000), help="With --backend ray: worker actors (default: the cluster's CPUs).")
 @click.option("--retries", type=click.IntRange(0, 100), default=2, show_default=True, help="With --backend ray: retries of a task whose worker died.")
+@click.option("--output", "output_path", type=click.Path(path_type=Path), help="Also append each result to FILE as soon as it finishes (made durable line by line).")
+@click.option("--resume", is_flag=True, help="With --output: keep the results FILE holds and run only the tasks without one.")
 def run(
     dist: Path, task_text: str | None, task_file: Path | None, concurrency: int, events_path: Path | None, log_level: str,
     trusted_keys: tuple[Path, ...], backend: str, ray_address: str | None, ray_workers: int | None, retries: int,
+    output_path: Path | None, resume: bool,
 ) -> None:
     """Verify DIST (and its signature if keys are trusted), then run each task through its agent chain; one JSON result per task on stdout."""
-    from wasm_agents.backends import Local, Ray, run_tasks
     from wasm_agents.artifacts import trust_policy
+    from wasm_agents.backends import Local, Ray, run_tasks
+    from wasm_agents.journal import Journal
 
     tasks = _read_tasks(task_text, task_file)
+    if resume and output_path is None:
+        raise WasmAgentsError("--resume needs --output FILE: the results file to resume")
     trust = trust_policy(trusted_keys, os.environ)
     options = Ray(ray_address, ray_workers, retries) if backend == "ray" else Local(concurrency)
+    journal = Journal(output_path, tasks, resume=resume) if output_path else None
+    done = journal.done if journal else {}
+    todo = [index for index in range(len(tasks)) if index not in done]
+    failed = not all(done.values())
     results = _claim_stdout()
     with _events_stream(events_path) as stream:
-        failed = False
+        if not todo:
+            _exit(EXIT_AGENT_FAILED if failed else EXIT_OK)
         try:
-            lines = run_tasks(dist, tasks, options, events=Events(stream, log_level), trust=trust)
+            lines = run_tasks(dist, tasks, options, events=Events(stream, log_level), trust=trust, indexes=todo)
         except ModuleNotFoundError as missing:
             raise WasmAgentsError(f"--backend {backend}: {missing.name} is not installed (pip install 'wasm-agents[{backend}]')") from None
+        # stdout gets the lines in task order; the journal gets each as soon as it finishes.
+        finished: dict[int, str] = {}
+        printed = 0
         try:
             for line in lines:
-                results.write(json.dumps(line) + "\n")
-                results.flush()
+                text = _encode(line)
+                if journal:
+                    journal.append(text)
+                finished[line["index"]] = text
                 failed |= not line["ok"]
+                while printed < len(todo) and todo[printed] in finished:
+                    results.write(finished.pop(todo[printed]) + "\n")
+                    printed += 1
+                results.flush()
         except KeyboardInterrupt:
             lines.close()  # cancels outstanding tasks and stops the workers before exiting
+            for index in sorted(finished):  # what finished behind a task still running is kept too
+                results.write(finished[index] + "\n")
+            results.flush()
             raise
     _exit(EXIT_AGENT_FAILED if failed else EXIT_OK)
+
+
+def _encode(line: dict[str, Any]) -> str:
+    """Return one output line as strict JSON; a line that cannot be one becomes its task's error."""
+    try:
+        return json.dumps(line, allow_nan=False)
+    except (ValueError, TypeError, RecursionError) as error:
+        failure = Failure(ErrorKind.NOT_SERIALIZABLE, f"the result cannot be written as strict JSON: {error}")
+        head = {key: line[key] for key in ("index", "id", "run_id") if key in line}
+        return json.dumps({**head, "ok": False, "error": failure.to_json()})
 
 
 def _claim_stdout() -> TextIO:
@@ -248,7 +283,7 @@ def _read_tasks(task_text: str | None, task_file: Path | None) -> list[Any]:
         raise WasmAgentsError("give exactly one of --task JSON or --task-file FILE")
     if task_text is not None:
         try:
-            return [json.loads(task_text)]
+            return [_strict_json(task_text)]
         except ValueError as error:
             raise WasmAgentsError(f"--task: not valid JSON: {error}") from None
     try:
@@ -259,12 +294,21 @@ def _read_tasks(task_text: str | None, task_file: Path | None) -> list[Any]:
     for number, line in enumerate(lines, 1):
         if line.strip():
             try:
-                tasks.append(json.loads(line))
+                tasks.append(_strict_json(line))
             except ValueError as error:
                 raise WasmAgentsError(f"{task_file}:{number}: not valid JSON: {error}") from None
     if not tasks:
         raise WasmAgentsError(f"{task_file}: no tasks")
     return tasks
+
+
+def _strict_json(text: str) -> Any:
+    """Parse one task: JSON as agents receive it, so without NaN or Infinity."""
+
+    def refuse(constant: str) -> NoReturn:
+        raise ValueError(f"{constant} is not JSON")
+
+    return json.loads(text, parse_constant=refuse)
 
 
 @contextmanager

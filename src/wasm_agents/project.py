@@ -1,13 +1,17 @@
 """The project model: agents, their limits and permissions, and the chain policy.
 
 Build derives it from agent folders (see `builder.discover`); run reads it back from `manifest.json`.
-Both directions validate strictly, since at run time the JSON comes from an artifact.
+Both directions validate strictly with the schemas below, since at run time the JSON comes from an artifact.
 """
 
-import math
 import re
+import reprlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from types import UnionType
+from typing import Annotated, Any, TypeVar, Union, get_args, get_origin, get_type_hints
+
+import msgspec
 
 from wasm_agents.errors import ProjectError
 
@@ -18,15 +22,32 @@ MIB = 1024 * 1024
 MAX_MEMORY_MB = 4096  # wasm32 linear memory cannot exceed 4 GiB
 MAX_WALL_TIME_S = 24 * 3600.0
 
+_T = TypeVar("_T")
 
-@dataclass(frozen=True)
-class Limits:
-    """What one invocation of an agent may consume before it is stopped."""
 
-    memory_mb: int = 256
-    wall_time_s: float = 30.0
-    fuel: int | None = None
-    output_bytes: int = MIB
+def integer_from(low: int, high: int) -> Any:
+    """Return the schema type of an integer from `low` to `high`."""
+    return Annotated[int, msgspec.Meta(ge=low, le=high, description=f"an integer from {low} to {high}")]
+
+
+# The descriptions are what problems say was expected (see `convert`).
+NonEmpty = Annotated[str, msgspec.Meta(min_length=1, description="a non-empty string")]
+Seconds = Annotated[float, msgspec.Meta(gt=0, le=MAX_WALL_TIME_S, description=f"a number of seconds more than 0 and at most {MAX_WALL_TIME_S:g}")]
+AgentName = Annotated[str, msgspec.Meta(pattern=NAME_PATTERN.pattern, description="an agent name (lowercase letters, digits and single dashes)")]
+Names = Annotated[tuple[AgentName, ...], msgspec.Meta(description="a list of agent names")]
+
+
+class Schema(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A document or a table of one, read with `convert`: unknown keys are refused."""
+
+
+class Limits(Schema):
+    """What one invocation of an agent may consume before it is stopped: [limits] of agent.toml, "limits" in manifest.json."""
+
+    memory_mb: integer_from(1, MAX_MEMORY_MB) = 256
+    wall_time_s: Seconds = 30.0
+    fuel: integer_from(1, 2**63 - 1) | None = None
+    output_bytes: integer_from(0, 2**40) = MIB
 
 
 @dataclass(frozen=True)
@@ -42,14 +63,31 @@ class AgentSpec:
     settings: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class ChainPolicy:
-    """How delegations may flow through one chain (one task)."""
+class ChainPolicy(Schema):
+    """How delegations may flow through one chain (one task): [chain] of wasm-agents.toml, "chain" in manifest.json."""
 
-    order: tuple[str, ...]  # the root first, then the helpers
-    max_depth: int = 8
-    max_hops: int = 64
-    wall_time_s: float = 120.0
+    order: Names = ()  # the root first, then the helpers; wasm-agents.toml may name some helpers only
+    max_depth: integer_from(1, 1000) = 8
+    max_hops: integer_from(1, 1_000_000) = 64
+    wall_time_s: Seconds = 120.0
+
+
+class _AgentJson(Schema):
+    """One agent of the project in manifest.json, under its name."""
+
+    folder: NonEmpty
+    limits: Limits
+    may_delegate_to: Names | None = None
+    data_dir: NonEmpty | None = None
+    scratch: bool = False
+    settings: dict[str, Any] = {}
+
+
+class _ProjectJson(Schema):
+    """The project in manifest.json."""
+
+    agents: dict[str, Any]  # each read on its own: the problems of a dict's values would not name their key
+    chain: ChainPolicy
 
 
 @dataclass(frozen=True)
@@ -72,31 +110,15 @@ class Project:
         }
 
     @classmethod
-    def from_json(cls, data: Any, where: str = "manifest.json: project") -> "Project":
-        """Read the JSON form back, refusing anything malformed."""
-        table = _table(data, where, {"agents", "chain"}, required={"agents", "chain"})
-        agents_table = _table(table["agents"], f"{where}.agents", None)
+    def from_json(cls, data: Any, source: str = "manifest.json") -> "Project":
+        """Read the JSON form back from "project" in `source`, refusing anything malformed."""
+        project = convert(data, _ProjectJson, source, "project")
         agents = {}
-        for name, agent_data in agents_table.items():
-            spec_where = f"{where}.agents.{name}"
-            spec_table = _table(
-                agent_data,
-                spec_where,
-                {"folder", "limits", "may_delegate_to", "data_dir", "scratch", "settings"},
-                required={"folder", "limits"},
-            )
-            spec = AgentSpec(
-                name=check_name(name, spec_where),
-                folder=_string(spec_table["folder"], f"{spec_where}.folder"),
-                limits=limits_from_table(spec_table["limits"], f"{spec_where}.limits"),
-                may_delegate_to=_optional_names(spec_table.get("may_delegate_to"), f"{spec_where}.may_delegate_to"),
-                data_dir=_optional_string(spec_table.get("data_dir"), f"{spec_where}.data_dir"),
-                scratch=_bool(spec_table.get("scratch", False), f"{spec_where}.scratch"),
-                settings=_table(spec_table.get("settings", {}), f"{spec_where}.settings", None),
-            )
-            agents[spec.name] = spec
-        policy = policy_from_table(table["chain"], f"{where}.chain", require_order=True)
-        return build_project(agents, policy, where)
+        for name, value in project.agents.items():
+            key = f"project.agents.{name}"
+            check_name(name, f"{source}: {key}")
+            agents[name] = AgentSpec(name, **msgspec.structs.asdict(convert(value, _AgentJson, source, key)))
+        return build_project(agents, project.chain, f"{source}: project")
 
 
 def build_project(agents: dict[str, AgentSpec], policy: ChainPolicy, where: str) -> Project:
@@ -110,36 +132,6 @@ def build_project(agents: dict[str, AgentSpec], policy: ChainPolicy, where: str)
             if target not in agents:
                 raise ProjectError(f"{where}: agent '{spec.name}' may_delegate_to unknown agent '{target}'")
     return Project(agents=agents, policy=policy)
-
-
-def limits_from_table(data: Any, where: str) -> Limits:
-    """Read a [limits] table, filling defaults."""
-    table = _table(data, where, {"memory_mb", "wall_time_s", "fuel", "output_bytes"})
-    defaults = Limits()
-    memory_mb = _int(table.get("memory_mb", defaults.memory_mb), f"{where}.memory_mb", 1, MAX_MEMORY_MB)
-    wall_time_s = _seconds(table.get("wall_time_s", defaults.wall_time_s), f"{where}.wall_time_s")
-    fuel = table.get("fuel")
-    if fuel is not None:
-        fuel = _int(fuel, f"{where}.fuel", 1, 2**63 - 1)
-    output_bytes = _int(table.get("output_bytes", defaults.output_bytes), f"{where}.output_bytes", 0, 2**40)
-    return Limits(memory_mb=memory_mb, wall_time_s=wall_time_s, fuel=fuel, output_bytes=output_bytes)
-
-
-def policy_from_table(data: Any, where: str, *, require_order: bool, default_order: tuple[str, ...] = ()) -> ChainPolicy:
-    """Read a [chain] table, filling defaults."""
-    table = _table(data, where, {"order", "max_depth", "max_hops", "wall_time_s"}, required={"order"} if require_order else set())
-    defaults = ChainPolicy(order=())
-    order = _optional_names(table.get("order"), f"{where}.order")
-    if order is None:
-        order = default_order
-    if len(set(order)) != len(order):
-        raise ProjectError(f"{where}.order: lists an agent twice")
-    return ChainPolicy(
-        order=order,
-        max_depth=_int(table.get("max_depth", defaults.max_depth), f"{where}.max_depth", 1, 1000),
-        max_hops=_int(table.get("max_hops", defaults.max_hops), f"{where}.max_hops", 1, 1_000_000),
-        wall_time_s=_seconds(table.get("wall_time_s", defaults.wall_time_s), f"{where}.wall_time_s"),
-    )
 
 
 def check_name(name: Any, where: str) -> str:
@@ -169,52 +161,38 @@ def _agent_to_json(spec: AgentSpec) -> dict[str, Any]:
     return data
 
 
-def _table(data: Any, where: str, allowed: set[str] | None, required: set[str] = frozenset()) -> dict[str, Any]:
-    if not isinstance(data, dict):
-        raise ProjectError(f"{where}: must be a table")
-    if allowed is not None:
-        unknown = sorted(set(data) - allowed)
-        if unknown:
-            raise ProjectError(f"{where}: unknown key '{unknown[0]}' (allowed: {', '.join(sorted(allowed))})")
-    missing = sorted(required - set(data))
-    if missing:
-        raise ProjectError(f"{where}: missing key '{missing[0]}'")
-    return data
+def convert(data: Any, schema: type[_T], source: str, key: str = "", error: Callable[[str], Exception] = ProjectError) -> _T:
+    """Return `data` (parsed JSON or TOML at `key` of `source`) as a `schema`, strictly: no coercion, no unknown keys.
+
+    Else raise `error` with one line naming `source`, the key and the offending value, and what was expected: the
+    description of the key's type if it has one, else msgspec's words.
+    """
+    try:
+        return msgspec.convert(data, schema, strict=True)
+    except msgspec.ValidationError as e:
+        reason, _, path = str(e).partition(" - at `$")
+    path = path.removesuffix("`")
+    value, hint = data, schema
+    for name, index in re.findall(r"\.(\w+)|\[(\d+)\]", path):
+        inner = _unwrap(hint)[0]
+        value, hint = value[name or int(index)], get_type_hints(inner, include_extras=True)[name] if name else get_args(inner)[0]
+    hint, description = _unwrap(hint)
+    if found := re.fullmatch(r"Object contains unknown field `(.*)`", reason):
+        allowed = ", ".join(sorted(field.name for field in msgspec.structs.fields(hint)))
+        problem = f"unknown key {found[1]!r} (allowed: {allowed})"
+    elif found := re.fullmatch(r"Object missing required field `(.*)`", reason):
+        problem = f"missing key {found[1]!r}"
+    else:
+        expected = f"expected {description}" if description else re.sub(r", got `[^`]*`$", "", reason[0].lower() + reason[1:])
+        problem = f"{expected}, got {reprlib.repr(value)}"
+    where = ": ".join(part for part in (source, f"{key}{path}".lstrip(".")) if part)
+    raise error(f"{where}: {problem}" if where else problem)
 
 
-def _int(value: Any, where: str, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ProjectError(f"{where}: must be an integer from {low} to {high}, got {value!r}")
-    return value
-
-
-def _seconds(value: Any, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ProjectError(f"{where}: must be a number of seconds, got {value!r}")
-    if not 0 < value <= MAX_WALL_TIME_S:
-        raise ProjectError(f"{where}: must be more than 0 and at most {MAX_WALL_TIME_S:g} seconds, got {value!r}")
-    return float(value)
-
-
-def _bool(value: Any, where: str) -> bool:
-    if not isinstance(value, bool):
-        raise ProjectError(f"{where}: must be true or false, got {value!r}")
-    return value
-
-
-def _string(value: Any, where: str) -> str:
-    if not isinstance(value, str) or not value:
-        raise ProjectError(f"{where}: must be a non-empty string, got {value!r}")
-    return value
-
-
-def _optional_string(value: Any, where: str) -> str | None:
-    return None if value is None else _string(value, where)
-
-
-def _optional_names(value: Any, where: str) -> tuple[str, ...] | None:
-    if value is None:
-        return None
-    if not isinstance(value, list):
-        raise ProjectError(f"{where}: must be a list of agent names, got {value!r}")
-    return tuple(check_name(item, where) for item in value)
+def _unwrap(hint: Any) -> tuple[Any, str | None]:
+    """Return the type that `hint` annotates, without `| None`, and its description."""
+    if get_origin(hint) in (Union, UnionType):
+        hint = get_args(hint)[0]
+    if get_origin(hint) is Annotated:
+        return hint.__origin__, hint.__metadata__[0].description
+    return hint, None

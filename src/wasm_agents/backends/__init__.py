@@ -29,17 +29,27 @@ class Ray:
 
 
 def run_tasks(
-    dist: Path, tasks: list[Any], backend: Local | Ray = Local(), *, events: Events | None = None, trust: TrustPolicy | None = None
+    dist: Path,
+    tasks: list[Any],
+    backend: Local | Ray = Local(),
+    *,
+    events: Events | None = None,
+    trust: TrustPolicy | None = None,
+    indexes: list[int] | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """Verify `dist` (under `trust`, if given), then run every task through its chain; yield one output line per task, in task order."""
+    """Verify `dist` (under `trust`, if given), then run the tasks at `indexes` (default: all) through its chain.
+
+    Yield one output line per task as it finishes, in whatever order they finish: each line has its task's index.
+    """
     events = events or Events(None)
+    indexes = list(range(len(tasks))) if indexes is None else indexes
     if isinstance(backend, Local):
         from wasm_agents.backends.local import run_local
 
-        return run_local(dist, tasks, backend, events=events, trust=trust)
+        return run_local(dist, tasks, indexes, backend, events=events, trust=trust)
     from wasm_agents.backends.ray import run_on_ray  # the core never imports ray
 
-    return run_on_ray(dist, tasks, backend, events=events, trust=trust)
+    return run_on_ray(dist, tasks, indexes, backend, events=events, trust=trust)
 
 
 def output_line(index: int, task: Any, result: dict[str, Any]) -> dict[str, Any]:

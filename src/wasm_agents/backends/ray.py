@@ -77,21 +77,23 @@ class ChainWorker:
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
-def run_on_ray(dist: Path, tasks: list[Any], options: Ray, *, events: Events, trust: TrustPolicy | None) -> Iterator[dict[str, Any]]:
-    """Run the tasks on Ray (a local instance unless `options.address` is given); yield their lines in task order."""
+def run_on_ray(
+    dist: Path, tasks: list[Any], indexes: list[int], options: Ray, *, events: Events, trust: TrustPolicy | None
+) -> Iterator[dict[str, Any]]:
+    """Run the tasks at `indexes` on Ray (a local instance unless `options.address` is given); yield each line as it finishes."""
     bundle = _bundle(dist)
     started_here = not ray.is_initialized()
     if started_here:
         ray.init(address=options.address, include_dashboard=False, log_to_driver=False, configure_logging=False)
     try:
-        yield from _Schedule(bundle, tasks, events, options, trust).run()
+        yield from _Schedule(bundle, tasks, events, options, trust).run(indexes)
     finally:
         if started_here:
             ray.shutdown()
 
 
 class _Schedule:
-    """Keeps every worker busy, replaces dead ones, retries their tasks, and releases lines in order."""
+    """Keeps every worker busy, replaces dead ones, retries their tasks, and hands lines over as they finish."""
 
     def __init__(self, bundle: bytes, tasks: list[Any], events: Events, options: Ray, trust: TrustPolicy | None) -> None:
         self.bundle_ref = ray.put(bundle)
@@ -101,40 +103,40 @@ class _Schedule:
         self.retries = options.retries
         self.trust = trust
         self.size = options.workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
-        # At least ~4 batches per worker, so the work stays spread when chains take unequal time.
-        self.batch = max(1, min(MAX_BATCH, len(tasks) // (4 * self.size)))
         self.workers: list[Any] = []
         self.attempts = [0] * len(tasks)
         self.pending: dict[Any, tuple[list[int], Any]] = {}  # object ref -> (task indexes, worker)
-        self.done: dict[int, dict[str, Any]] = {}
+        self.done: list[dict[str, Any]] = []  # lines finished and not handed over yet
 
-    def run(self) -> Iterator[dict[str, Any]]:
-        """Yield one line per task, in task order, as soon as each one and all before it are done."""
+    def run(self, indexes: list[int]) -> Iterator[dict[str, Any]]:
+        """Yield one line for each task of `indexes`, as soon as it is done."""
+        # At least ~4 batches per worker, so the work stays spread when chains take unequal time.
+        self.batch = max(1, min(MAX_BATCH, len(indexes) // (4 * self.size)))
         self.workers = [self._start_worker() for _ in range(self.size)]
-        queue = list(range(len(self.tasks)))
-        released = 0
+        queue = list(indexes)
+        left = len(indexes)
         try:
-            while released < len(self.tasks):
+            while left:
                 while queue and len(self.pending) < IN_FLIGHT_PER_WORKER * len(self.workers):
                     self._submit(queue[: self.batch])
                     del queue[: self.batch]
                 ready, _ = ray.wait(list(self.pending), num_returns=1)
                 for ref in ready:
-                    indexes, worker = self.pending.pop(ref)
+                    batch, worker = self.pending.pop(ref)
                     try:
                         answer = ray.get(ref)
                     except RayActorError as lost:
-                        queue[:0] = self._lost(indexes, worker, lost)
+                        queue[:0] = self._lost(batch, worker, lost)
                         continue
                     self._forward_events(answer)
-                    for index, result in zip(indexes, answer["results"], strict=True):
+                    for index, result in zip(batch, answer["results"], strict=True):
                         line = {**result, "worker": {"node_id": answer["node_id"], "pid": answer["pid"]}}
                         if self.attempts[index] > 1:
                             line["attempts"] = self.attempts[index]
-                        self.done[index] = output_line(index, self.tasks[index], line)
-                while released in self.done:
-                    yield self.done.pop(released)
-                    released += 1
+                        self.done.append(output_line(index, self.tasks[index], line))
+                left -= len(self.done)
+                yield from self.done
+                self.done.clear()
         finally:
             for ref in self.pending:
                 ray.cancel(ref)
@@ -176,7 +178,7 @@ class _Schedule:
                 retried.append(index)
                 continue
             error = Failure(ErrorKind.WORKER_LOST, f"{message} (gave up after {self.attempts[index]} attempts)").to_json()
-            self.done[index] = output_line(index, self.tasks[index], {"ok": False, "error": error, "attempts": self.attempts[index]})
+            self.done.append(output_line(index, self.tasks[index], {"ok": False, "error": error, "attempts": self.attempts[index]}))
         return retried
 
     def _forward_events(self, answer: dict[str, Any]) -> None:

@@ -6,20 +6,41 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from wasm_agents.errors import ProjectError
-from wasm_agents.project import (
-    ROOT_AGENT,
-    AgentSpec,
-    Project,
-    build_project,
-    check_name,
-    limits_from_table,
-    policy_from_table,
-)
+from wasm_agents.project import ROOT_AGENT, AgentSpec, ChainPolicy, Limits, Names, Project, Schema, build_project, check_name, convert
 
 PROJECT_FILE = "wasm-agents.toml"
 AGENT_FILE = "agent.toml"
-AGENT_KEYS = {"limits", "delegation", "files", "settings"}
+
+
+class _Delegation(Schema):
+    """[delegation] of agent.toml: the agents this one may delegate to (any agent of the project if left out)."""
+
+    allow: Names | None = None
+
+
+class _Files(Schema):
+    """[files] of agent.toml."""
+
+    data: str | None = None  # a folder of the agent, mounted read-only at /data
+    scratch: bool = False
+
+
+class _AgentToml(Schema):
+    """agent.toml: an agent's limits, delegation rights, files and settings; all optional."""
+
+    limits: Limits = Limits()
+    delegation: _Delegation = _Delegation()
+    files: _Files = _Files()
+    settings: dict[str, Any] = {}
+
+
+class _ProjectToml(Schema):
+    """wasm-agents.toml: the policy of the project's chains; optional."""
+
+    chain: ChainPolicy = ChainPolicy()
 
 
 def discover(project_dir: Path) -> Project:
@@ -59,8 +80,10 @@ def read_agent(root: Path, folder: Path) -> AgentSpec:
     if not main_py.is_file():
         raise ProjectError(f"{folder.name}/: no main.py")
     check_main(main_py, f"{folder.name}/main.py")
-    config = _read_toml(folder / AGENT_FILE, f"{folder.name}/{AGENT_FILE}")
-    return _agent_from_table(name, folder, config)
+    shown = f"{folder.name}/{AGENT_FILE}"
+    config = convert(_read_toml(folder / AGENT_FILE, shown), _AgentToml, shown)
+    data_dir = None if config.files.data is None else _check_data_dir(folder, config.files.data, f"{shown}: files.data")
+    return AgentSpec(name, folder.name, config.limits, config.delegation.allow, data_dir, config.files.scratch, config.settings)
 
 
 def check_inside(root: Path, folder: Path) -> None:
@@ -100,61 +123,25 @@ def _binds_main(node: ast.stmt) -> bool:
     return False
 
 
-def _agent_from_table(name: str, folder: Path, table: dict[str, Any]) -> AgentSpec:
-    where = f"{folder.name}/{AGENT_FILE}"
-    unknown = sorted(set(table) - AGENT_KEYS)
-    if unknown:
-        raise ProjectError(f"{where}: unknown key '{unknown[0]}' (allowed: {', '.join(sorted(AGENT_KEYS))})")
-    delegation = table.get("delegation", {})
-    if not isinstance(delegation, dict) or set(delegation) - {"allow"}:
-        raise ProjectError(f"{where}: [delegation] takes only 'allow', a list of agent names")
-    allow = delegation.get("allow")
-    if allow is not None and (not isinstance(allow, list) or not all(isinstance(a, str) for a in allow)):
-        raise ProjectError(f"{where}: delegation.allow must be a list of agent names, got {allow!r}")
-    files = table.get("files", {})
-    if not isinstance(files, dict) or set(files) - {"data", "scratch"}:
-        raise ProjectError(f"{where}: [files] takes only 'data' (a folder of this agent) and 'scratch' (true/false)")
-    data_dir = files.get("data")
-    if data_dir is not None:
-        data_dir = _check_data_dir(folder, data_dir, f"{where}: files.data")
-    scratch = files.get("scratch", False)
-    if not isinstance(scratch, bool):
-        raise ProjectError(f"{where}: files.scratch must be true or false, got {scratch!r}")
-    settings = table.get("settings", {})
-    if not isinstance(settings, dict):
-        raise ProjectError(f"{where}: [settings] must be a table")
-    return AgentSpec(
-        name=name,
-        folder=folder.name,
-        limits=limits_from_table(table.get("limits", {}), f"{where}: limits"),
-        may_delegate_to=None if allow is None else tuple(check_name(a, f"{where}: delegation.allow") for a in allow),
-        data_dir=data_dir,
-        scratch=scratch,
-        settings=settings,
-    )
-
-
-def _check_data_dir(folder: Path, value: Any, where: str) -> str:
-    if not isinstance(value, str) or not value or Path(value).is_absolute() or ".." in Path(value).parts:
+def _check_data_dir(folder: Path, value: str, where: str) -> str:
+    if not value or Path(value).is_absolute() or ".." in Path(value).parts:
         raise ProjectError(f"{where} must be a relative folder inside the agent folder, got {value!r}")
     if not (folder / value).is_dir():
         raise ProjectError(f"{where}: folder {folder.name}/{value} does not exist")
     return Path(value).as_posix()
 
 
-def _read_policy(root: Path, agents: dict[str, AgentSpec]):
-    table = _read_toml(root / PROJECT_FILE, PROJECT_FILE)
-    unknown = sorted(set(table) - {"chain"})
-    if unknown:
-        raise ProjectError(f"{PROJECT_FILE}: unknown key '{unknown[0]}' (allowed: chain)")
-    helpers = sorted(name for name in agents if name != ROOT_AGENT)
-    policy = policy_from_table(table.get("chain", {}), f"{PROJECT_FILE}: chain", require_order=False)
+def _read_policy(root: Path, agents: dict[str, AgentSpec]) -> ChainPolicy:
+    """Read the chain policy; its order is the root, the helpers wasm-agents.toml names, then the others sorted."""
+    policy = convert(_read_toml(root / PROJECT_FILE, PROJECT_FILE), _ProjectToml, PROJECT_FILE).chain
+    if len(set(policy.order)) != len(policy.order):
+        raise ProjectError(f"{PROJECT_FILE}: chain.order: lists an agent twice")
     declared = [name for name in policy.order if name != ROOT_AGENT]
     for name in declared:
         if name not in agents:
             raise ProjectError(f"{PROJECT_FILE}: chain.order names unknown agent '{name}'")
-    order = (ROOT_AGENT, *declared, *(name for name in helpers if name not in declared))
-    return policy_from_table({**table.get("chain", {}), "order": list(order)}, f"{PROJECT_FILE}: chain", require_order=True)
+    helpers = sorted(name for name in agents if name not in (ROOT_AGENT, *declared))
+    return msgspec.structs.replace(policy, order=(ROOT_AGENT, *declared, *helpers))
 
 
 def _read_toml(path: Path, shown: str) -> dict[str, Any]:
