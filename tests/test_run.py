@@ -2,6 +2,7 @@
 
 import io
 import json
+import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -203,3 +204,51 @@ def test_a_failure_passed_up_the_chain_is_reported_where_it_started(testbed_runn
     task = {"op": "to", "target": "echo", "inner": {"op": "to", "target": "ghost", "inner": {}}}
     error = run_error(testbed_runner, task)
     assert (error["type"], error["agent"]) == ("UnknownAgent", "echo")
+
+
+def run_code(runner, code):
+    result = runner.run({"op": "exec", "code": code})
+    assert result.ok, result.error
+    return result.result
+
+
+def test_a_lone_surrogate_for_the_host_raises_in_python_instead_of_aborting(testbed_runner):
+    code = """
+import wit_world
+caught = []
+for call in (lambda: wit_world.log("info", "\\ud800"), lambda: wit_world.host_call("delegate", "\\udfff")):
+    try:
+        call()
+    except UnicodeEncodeError as error:
+        caught.append(error.reason)
+result = caught
+"""
+    assert run_code(testbed_runner, code) == ["surrogates not allowed"] * 2
+
+
+def test_a_guest_that_aborts_anyway_is_told_why(testbed_runner):
+    # Past the guard, straight into the host import: the guest aborts, and the error says where and why.
+    error = run_error(testbed_runner, {"op": "exec", "code": "import wit_world; wit_world.log.__closure__[0].cell_contents('info', '\\ud800')"})
+    assert error["type"] == "Trap"
+    assert "the guest aborted in abort < wit_dylib_pop_string < adapter log" in error["message"]
+    assert error["message"].endswith("a string it passed to the host is not valid Unicode")
+
+
+def test_name_lookups_fail_at_once_and_process_time_counts_up(testbed_runner):
+    code = """
+import socket, time
+lookups = []
+for lookup in (lambda: socket.getaddrinfo("example.com", 443), lambda: socket.gethostbyname("localhost"), socket.getfqdn):
+    try:
+        lookups.append(lookup())
+    except socket.gaierror as error:
+        lookups.append([error.errno, str(error)])
+start = time.process_time()
+sum(range(100_000))
+result = {"lookups": lookups, "process_time": [start, time.process_time()]}
+"""
+    answer = run_code(testbed_runner, code)
+    assert answer["lookups"][:2] == [[socket.EAI_FAIL, f"[Errno {socket.EAI_FAIL}] Non-recoverable error: no name resolution in the wasm-agents sandbox"]] * 2
+    assert isinstance(answer["lookups"][2], str)  # getfqdn falls back to the name itself
+    start, end = answer["process_time"]
+    assert 0 <= start < end < 5

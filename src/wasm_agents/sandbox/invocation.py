@@ -3,6 +3,7 @@
 import errno
 import json
 import math
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -20,6 +21,11 @@ from wasm_agents.sandbox.pool import Sandbox
 
 # How long past its deadline the host waits for a guest blocked in a WASI call before giving up on it.
 WATCHDOG_GRACE_S = 0.1
+
+# A frame of a wasm backtrace ("  3: 0x12c256f - module.wasm!function"): its function, and the frames of the
+# language runtimes around an abort (Rust's panic machinery), which say nothing about why.
+_BACKTRACE_FRAME = re.compile(r"^\s*\d+: (?:0x[0-9a-f]+ - )?(?:[^!\n]*!)?(.+)$", re.MULTILINE)
+_RUNTIME_FRAMES = ("std::", "core::", "alloc::", "__rustc::", "pyo3::")
 
 # The limit behind each trap, by wasmtime's own trap message. A component call's error carries no trap code
 # (wasmtime's C API gives components a wasmtime_error_t, not a wasm_trap_t): its "wasm trap: ..." line is all there is.
@@ -237,7 +243,14 @@ def _trap_failure(trap: Exception, invocation: Invocation) -> Failure:
         return Failure(kind, f"fuel budget of {limits.fuel} exhausted")
     if kind == ErrorKind.STACK:
         return Failure(kind, "call stack exhausted (recursion too deep)")
-    return Failure(ErrorKind.TRAP, reason or (text.splitlines()[0] if text else "trap"))
+    frames = _BACKTRACE_FRAME.findall(text)
+    where = [frame for frame in frames if not frame.startswith(_RUNTIME_FRAMES)][:3]
+    message = reason or "the guest stopped"
+    if where:
+        message += f" (the guest aborted in {' < '.join(where)})"
+    if "wit_dylib_pop_string" in frames:
+        message += ": a string it passed to the host is not valid Unicode"
+    return Failure(ErrorKind.TRAP, message)
 
 
 def _ms_since(start: float) -> float:

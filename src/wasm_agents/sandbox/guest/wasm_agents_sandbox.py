@@ -14,9 +14,11 @@ import errno
 import hashlib
 import os
 import sys
+import time
 from importlib.machinery import ModuleSpec, PathFinder
 from importlib.util import spec_from_file_location
 
+import wit_world  # the bindings of the host imports, generated into the component
 from wasm_agents_protocol import DEPS_MOUNT, SCRATCH_MOUNT
 
 SANDBOX = "the wasm-agents sandbox"
@@ -73,9 +75,21 @@ def _temporary_files_in_scratch(tempfile) -> None:
     tempfile._get_default_tempdir = default_tempdir
 
 
+def _no_name_resolution(socket) -> None:
+    """Names are never looked up inside the sandbox: the lookups fail at once, as on a machine without resolvers,
+    and never reach WASI (which has aborted a guest on some lookups)."""
+
+    def refuse(*args, **kwargs):
+        raise socket.gaierror(socket.EAI_FAIL, f"Non-recoverable error: no name resolution in {SANDBOX}")
+
+    for name in ("getaddrinfo", "getnameinfo", "gethostbyname", "gethostbyname_ex", "gethostbyaddr"):
+        setattr(socket, name, refuse)
+
+
 # Stdlib modules changed as they are first imported: patched then, they cost no snapshot memory until used.
 PATCHES = {
     "asyncio.selector_events": _loop_without_self_pipe,
+    "socket": _no_name_resolution,
     "subprocess": _no_processes,
     "tempfile": _temporary_files_in_scratch,
 }
@@ -161,6 +175,19 @@ def pbkdf2_hmac(hash_name: str, password: bytes, salt: bytes, iterations: int, d
     return b"".join(blocks)[:dklen]
 
 
+def _checked_strings(host_import):
+    """A host import that raises UnicodeEncodeError for a string the component model cannot carry (a lone
+    surrogate), where the guest would otherwise abort."""
+
+    def call(*args):
+        for arg in args:
+            if isinstance(arg, str):
+                arg.encode("utf-8")
+        return host_import(*args)
+
+    return call
+
+
 def _user_id() -> int:
     """The one user of the sandbox, as Pyodide reports it too: WASI has no users, and packages ask (platformdirs)."""
     return 0
@@ -176,3 +203,7 @@ if not hasattr(hashlib, "pbkdf2_hmac"):
 _thread.start_new_thread = _thread.start_new = _thread.start_joinable_thread = _no_threads
 if "threading" in sys.modules:
     sys.modules["threading"]._start_joinable_thread = _no_threads
+# WASI's process clock counts from when the snapshot was made, on another machine's clock (negative here); each
+# invocation has a fresh instance whose monotonic clock starts with it, a bound on the CPU time it used.
+time.process_time, time.process_time_ns = time.monotonic, time.monotonic_ns
+wit_world.log, wit_world.host_call = _checked_strings(wit_world.log), _checked_strings(wit_world.host_call)

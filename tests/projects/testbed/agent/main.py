@@ -59,7 +59,11 @@ class Probe:
             return down(0)
         if op == "exit":
             os._exit(7)
-        if op == "markers":  # the PEP 508 environment, as vendoring assumes it (build/vendor.py GUEST_MARKERS)
+        if op == "exec":  # a snippet of agent code; it leaves its answer in `result`
+            scope = {}
+            exec(self.task["code"], scope)
+            return scope.get("result")
+        if op == "markers":  # the PEP 508 environment, as vendoring assumes it (builder/vendor.py GUEST_MARKERS)
             return {
                 "implementation_name": sys.implementation.name,
                 "implementation_version": platform.python_version(),
