@@ -252,3 +252,14 @@ result = {"lookups": lookups, "process_time": [start, time.process_time()]}
     assert isinstance(answer["lookups"][2], str)  # getfqdn falls back to the name itself
     start, end = answer["process_time"]
     assert 0 <= start < end < 5
+
+
+def test_a_deep_tree_left_in_scratch_is_removed_after_the_invocation(testbed_runner):
+    from wasm_agents.sandbox.scratch import _process_folder
+
+    depth = testbed_runner.run({"op": "to", "target": "echo", "inner": {"op": "deep-scratch", "depth": 3000}}).result
+    assert depth >= 1000
+    deadline = time.monotonic() + 30  # removed on the invocation's thread, once the chain has its answer
+    while any((folder / "d").exists() for folder in _process_folder().iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [folder for folder in _process_folder().iterdir() if (folder / "d").exists()] == []  # the others: the warm pool's

@@ -21,6 +21,7 @@ from wasm_agents.errors import (
     WasmAgentsError,
 )
 from wasm_agents.events import LEVELS, Events
+from wasm_agents.sandbox.scratch import remove_process_scratch
 from wasm_agents.artifacts.signing import TRUSTED_KEYS_ENV
 
 trusted_key_option = click.option(
@@ -327,6 +328,7 @@ def _events_stream(path: Path | None) -> Iterator[TextIO]:
 
 def _exit(code: int) -> NoReturn:
     """Leave without interpreter teardown: wasmtime's runtime threads can abort the process during it."""
+    remove_process_scratch()  # atexit handlers do not run on this way out
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)

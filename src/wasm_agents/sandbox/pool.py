@@ -6,11 +6,10 @@ off the critical path; the invocation then gets an instance no agent has run in.
 """
 
 import queue
-import shutil
-import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from wasmtime import Store, WasiConfig
 from wasmtime.component import Component, Func
@@ -20,6 +19,7 @@ from wasm_agents.paths import cache_dir
 from wasm_agents.project import MIB, Limits
 from wasm_agents.sandbox import CODE_MOUNT, DATA_MOUNT, DEPS_MOUNT, SANDBOX_MOUNT, SCRATCH_MOUNT, STDLIB_MOUNT, WARM_UP
 from wasm_agents.sandbox.engine import EngineSet
+from wasm_agents.sandbox.scratch import new_scratch, remove_tree
 
 WARM_UP_FUEL = 1_000_000_000
 WARM_UP_TICKS = 10_000_000  # no deadline worth the name: the warm-up runs only the trusted harness
@@ -49,7 +49,7 @@ class Sandbox:
         """Drop the store (and the instance with it) and remove the scratch folder."""
         del self.store, self.run
         if self.scratch:
-            shutil.rmtree(self.scratch, ignore_errors=True)
+            remove_tree(Path(self.scratch))
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,7 @@ class SandboxMaker:
         fuel = self.limits.fuel is not None
         store = Store(self.engines.engine(fuel))
         output = GuestOutput()
-        scratch = tempfile.mkdtemp(prefix="wasm-agents-scratch-") if self.mounts.scratch else None
+        scratch = str(new_scratch()) if self.mounts.scratch else None
         try:
             store.set_wasi(wasi_config(output, self.mounts.read_only, scratch))
             store.set_limits(memory_size=self.limits.memory_mb * MIB)
@@ -96,7 +96,7 @@ class SandboxMaker:
             run.post_return(store)
         except BaseException:
             if scratch:
-                shutil.rmtree(scratch, ignore_errors=True)
+                remove_tree(Path(scratch))
             raise
         return Sandbox(store=store, run=run, output=output, scratch=scratch)
 

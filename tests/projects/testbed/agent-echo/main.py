@@ -26,6 +26,15 @@ class Echo:
                 handle.write("written")
             with open("/scratch/note.txt") as handle:
                 return {"before": seen, "read": handle.read()}
+        if op == "deep-scratch":  # folders nested as deep as WASI lets a guest go
+            path, depth = "/scratch", 0
+            try:
+                for depth in range(1, self.task["depth"] + 1):
+                    path += "/d"
+                    os.mkdir(path)
+            except OSError:
+                depth -= 1
+            return depth
         if op == "raise-as":  # an exception class of any name, e.g. one the host uses
             raise type(self.task["name"], (Exception,), {})("raised by echo")
         if op == "write-data":
