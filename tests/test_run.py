@@ -263,3 +263,44 @@ def test_a_deep_tree_left_in_scratch_is_removed_after_the_invocation(testbed_run
     while any((folder / "d").exists() for folder in _process_folder().iterdir()) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert [folder for folder in _process_folder().iterdir() if (folder / "d").exists()] == []  # the others: the warm pool's
+
+
+@pytest.fixture(scope="module")
+def watched(testbed_dist):
+    """A Runner over the testbed whose events are kept, at debug level."""
+    stream = io.StringIO()
+    with Runner(testbed_dist, Events(stream, "debug"), warm=0) as runner:
+        yield runner, stream
+
+
+def events_of(stream: io.StringIO, mark: int) -> list[dict]:
+    return [json.loads(line) for line in stream.getvalue()[mark:].splitlines()]
+
+
+def test_everything_a_guest_makes_the_host_emit_fits_its_budget(watched):
+    # 60 000 empty log records are 120 kB of guest output but would be ~15 MB of events; refused delegations
+    # to a 100 kB agent name are counted with the name as the events quote it.
+    runner, stream = watched
+    code = """
+import wit_world
+from wasm_agents_sdk import DelegationError, delegate
+for _ in range(60_000):
+    wit_world.log("info", "")
+refused = 0
+for _ in range(50):
+    try:
+        delegate({}, to="x" * 100_000)
+    except DelegationError:
+        refused += 1
+result = refused
+"""
+    mark = len(stream.getvalue())
+    assert runner.run({"op": "exec", "code": code}).result == 50
+    events = events_of(stream, mark)
+    root_span = next(e["span_id"] for e in events if e["event.name"] == "agent.start")
+    caused = [e for e in events if e.get("span_id") == root_span and e["event.name"] in ("agent.log", "delegation.refused")]
+    assert sum(len(json.dumps(e)) + 1 for e in caused) <= 100_000  # the testbed root's output_bytes
+    [dropped] = [e for e in events if e["event.name"] == "agent.events.dropped"]
+    assert dropped["dropped"] == 60_050 - len(caused) and "[limits] output_bytes" in dropped["message"]
+    assert all(len(e.get("target", "")) < 200 for e in caused)
+    assert len(stream.getvalue()) - mark < 200_000

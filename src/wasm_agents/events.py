@@ -4,12 +4,31 @@ import json
 import secrets
 import threading
 from datetime import UTC, datetime
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
 from wasm_agents.sandbox import LOG_LEVELS
 
 LEVELS = dict(zip(LOG_LEVELS, (10, 20, 30, 40), strict=True))
 SEVERITY_NUMBER = dict(zip(LOG_LEVELS, (5, 9, 13, 17), strict=True))  # OpenTelemetry severity numbers
+
+
+class EventBudget:
+    """The bytes of events one invocation may cause; past them, its events are dropped, and counted."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+        self.dropped = 0
+        self.dropped_bytes = 0
+
+    def take(self, size: int) -> bool:
+        """Charge an event of `size` bytes; False, and counted as dropped, when it does not fit."""
+        if self.dropped or self.used + size > self.limit:
+            self.dropped += 1
+            self.dropped_bytes += size
+            return False
+        self.used += size
+        return True
 
 
 class Events:
@@ -27,8 +46,8 @@ class Events:
         """True when events of `level` are written."""
         return self._stream is not None and LEVELS.get(level, 20) >= self._threshold
 
-    def emit(self, name: str, level: str = "info", **fields: Any) -> None:
-        """Write one event named `name` with `fields`."""
+    def emit(self, name: str, level: str = "info", *, budget: EventBudget | None = None, **fields: Any) -> None:
+        """Write one event named `name` with `fields`, if it fits in `budget` when one is given."""
         if not self.enabled(level):
             return
         record = {
@@ -38,7 +57,9 @@ class Events:
             "event.name": name,
             **{key: value for key, value in fields.items() if value is not None},
         }
-        line = json.dumps(record, default=str) + "\n"
+        line = json.dumps(record, default=str, allow_nan=False) + "\n"
+        if budget is not None and not budget.take(len(line)):
+            return
         with self._lock:
             self._stream.write(line)
             self._stream.flush()
@@ -48,14 +69,18 @@ class Events:
         if self._stream is None:
             return
         try:
-            record = json.loads(line)
+            record = json.loads(line, parse_constant=_not_json)
         except ValueError:
             return
         if not isinstance(record, dict) or not self.enabled(str(record.get("severity_text", "INFO")).lower()):
             return
         with self._lock:
-            self._stream.write(json.dumps({**record, **extra}, default=str) + "\n")
+            self._stream.write(json.dumps({**record, **extra}, default=str, allow_nan=False) + "\n")
             self._stream.flush()
+
+
+def _not_json(constant: str) -> NoReturn:
+    raise ValueError(f"{constant} is not JSON")
 
 
 def new_trace_id() -> str:

@@ -10,8 +10,8 @@ from typing import Any
 
 from wasm_agents.artifacts import TrustPolicy, VerifiedDist, verify_dist
 from wasm_agents.errors import ErrorKind, Failure
-from wasm_agents.events import Events, new_span_id, new_trace_id
-from wasm_agents.routing import Budget, Refusal, route
+from wasm_agents.events import EventBudget, Events, new_span_id, new_trace_id
+from wasm_agents.routing import Budget, Refusal, route, shown
 from wasm_agents.sandbox import LOG_LEVELS
 from wasm_agents.sandbox.compile_cache import load_component
 from wasm_agents.sandbox.engine import engines
@@ -180,11 +180,12 @@ class Runner:
             f'{{"task": {task_json}, "agent": {json.dumps(name)}, "run_id": {json.dumps(chain.run_id)}, '
             f'"settings": {json.dumps(spec.settings)}}}'
         )
+        budget = EventBudget(spec.limits.output_bytes)  # what the guest's logs, output and refusals may emit
         invocation = Invocation(
             spec.limits,
-            host_call=lambda call, payload: self._host_call(chain, frame, call, payload),
-            on_log=lambda level, fields: self._guest_log(name, span, level, fields),
-            on_output=lambda stream, text: self.events.emit(f"agent.{stream}", "info", agent=name, text=text, **span),
+            host_call=lambda call, payload: self._host_call(chain, frame, budget, call, payload),
+            on_log=lambda level, fields: self._guest_log(name, span, budget, level, fields),
+            on_output=lambda stream, text: self.events.emit(f"agent.{stream}", "info", budget=budget, agent=name, text=text, **span),
             guests=self.guests,
         )
         outcome = invoke(partial(self._pool.take, name), invocation, config_json, frame.deadline)
@@ -200,6 +201,11 @@ class Runner:
         )
         with chain.lock:
             chain.hops.append(hop)
+        if budget.dropped:
+            self.events.emit(
+                "agent.events.dropped", "warning", agent=name, **span, dropped=budget.dropped, dropped_bytes=budget.dropped_bytes,
+                message=f"events past the agent's budget of {budget.limit} bytes ([limits] output_bytes) were dropped",
+            )
         fields: dict[str, Any] = {"duration_ms": outcome.duration_ms, "outcome": hop.outcome, "fuel_used": outcome.fuel_used}
         if outcome.error:
             fields.update({
@@ -215,7 +221,7 @@ class Runner:
             )
         return outcome, _origin(frame, outcome)
 
-    def _host_call(self, chain: _Chain, frame: _Frame, call: str, payload: str) -> tuple[bool, str]:
+    def _host_call(self, chain: _Chain, frame: _Frame, budget: EventBudget, call: str, payload: str) -> tuple[bool, str]:
         if call != "delegate":
             return False, _refusal(Failure(ErrorKind.UNKNOWN_CALL, f"agent '{frame.agent}' made an unknown host call {call[:100]!r}"))
         if len(payload) > MAX_PAYLOAD_BYTES:
@@ -231,11 +237,10 @@ class Runner:
         try:
             with chain.lock:
                 hops_started = len(chain.hops) + len(frame.stack)
-            budget = Budget(hops_started, time.monotonic(), chain.deadline, frame.deadline)
-            target = route(self.project, frame.stack, to, budget)
+            target = route(self.project, frame.stack, to, Budget(hops_started, time.monotonic(), chain.deadline, frame.deadline))
         except Refusal as refusal:
             self.events.emit(
-                "delegation.refused", "warning", agent=frame.agent, target=to, reason=str(refusal.kind),
+                "delegation.refused", "warning", budget=budget, agent=frame.agent, target=to and shown(to), reason=str(refusal.kind),
                 message=str(refusal), trace_id=chain.run_id, span_id=frame.span_id,
             )
             frame.failed_delegations.append(refusal.failure(frame.agent))
@@ -246,10 +251,10 @@ class Runner:
         frame.failed_delegations.append(origin)
         return False, _refusal(Failure(outcome.error.type, outcome.error.message, outcome.error.traceback, agent=target))
 
-    def _guest_log(self, agent: str, span: dict[str, Any], level: str, fields: dict[str, Any]) -> None:
+    def _guest_log(self, agent: str, span: dict[str, Any], budget: EventBudget, level: str, fields: dict[str, Any]) -> None:
         level = level if level in LOG_LEVELS else "info"
         message = fields.pop("message", "")
-        self.events.emit("agent.log", level, agent=agent, body=str(message), attributes=fields or None, **span)
+        self.events.emit("agent.log", level, budget=budget, agent=agent, body=str(message), attributes=fields or None, **span)
 
 
 def _origin(frame: _Frame, outcome: Outcome) -> Failure | None:

@@ -43,7 +43,7 @@ def route(project: Project, stack: tuple[str, ...], to: str | None, budget: Budg
     else:
         target = to
     if target not in project.agents:
-        raise Refusal(ErrorKind.UNKNOWN_AGENT, f"agent '{caller}' delegated to unknown agent '{_shown(target)}'")
+        raise Refusal(ErrorKind.UNKNOWN_AGENT, f"agent '{caller}' delegated to unknown agent '{shown(target)}'")
     allowed = project.agents[caller].may_delegate_to
     if allowed is not None and target not in allowed:
         raise Refusal(ErrorKind.FORBIDDEN, f"agent '{caller}' may not delegate to '{target}'")
@@ -60,6 +60,6 @@ def route(project: Project, stack: tuple[str, ...], to: str | None, budget: Budg
     return target
 
 
-def _shown(name: str) -> str:
-    """An agent name as a message can quote it: a guest may send a name of any length."""
+def shown(name: str) -> str:
+    """An agent name as a message or event can quote it: a guest may send a name of any length."""
     return name if len(name) <= 100 else f"{name[:100]}..."
