@@ -405,27 +405,35 @@ MANIFEST_CASES = {
     "duplicate key": (b'{"format": 1, "format": 2}', "manifest.json: invalid JSON: duplicate key 'format'"),
     "deep": (b"[" * 100_000 + b"]" * 100_000, "manifest.json: invalid JSON: "),
     "huge int": (b'{"n": ' + b"9" * 5000 + b"}", "manifest.json: invalid JSON: "),
-    "array": (b"[]", "manifest.json: expected an object, got an array"),
-    "missing": (with_value(GOOD_MANIFEST, ("files",), KeyError), "manifest.json: files: missing"),
-    "unknown": (with_value(GOOD_MANIFEST, ("signature",), "x"), "manifest.json: signature: unknown key"),
+    "array": (b"[]", "manifest.json: expected an object, got []"),
+    "missing": (with_value(GOOD_MANIFEST, ("files",), KeyError), "manifest.json: missing key 'files'"),
+    "unknown": (with_value(GOOD_MANIFEST, ("signature",), "x"), "manifest.json: unknown key 'signature' (allowed: files, format, project, tools)"),
     "format": (with_value(GOOD_MANIFEST, ("format",), "wasm-agents/2"), "manifest.json: format: expected 'wasm-agents/1'"),
-    "tools type": (with_value(GOOD_MANIFEST, ("tools",), ["x"]), "manifest.json: tools: expected an object, got an array"),
-    "tool version": (with_value(GOOD_MANIFEST, ("tools", "x"), 1), 'manifest.json: tools["x"]: expected a string, got an integer'),
-    "project type": (with_value(GOOD_MANIFEST, ("project",), None), "manifest.json: project: must be a table"),
-    "entry type": (with_value(GOOD_MANIFEST, ("files", "a"), "x"), 'manifest.json: files["a"]: expected an object, got a string'),
+    "tools type": (with_value(GOOD_MANIFEST, ("tools",), ["x"]), "manifest.json: tools: expected an object, got ['x']"),
+    "tool version": (with_value(GOOD_MANIFEST, ("tools", "x"), 1), 'manifest.json: tools["x"]: expected a string, got 1'),
+    "project type": (with_value(GOOD_MANIFEST, ("project",), None), "manifest.json: project: expected an object, got None"),
+    "project limit": (
+        with_value(GOOD_MANIFEST, ("project", "agents", "agent", "limits", "memory_mb"), 0),
+        "manifest.json: project.agents.agent.limits.memory_mb: expected an integer from 1 to 4096, got 0",
+    ),
+    "key like a path": (
+        with_value(GOOD_MANIFEST, ("x` - at `$.files[0]",), 1),
+        "manifest.json: unknown key 'x` - at `$.files[0]' (allowed: files, format, project, tools)",
+    ),
+    "entry type": (with_value(GOOD_MANIFEST, ("files", "a"), "x"), 'manifest.json: files["a"]: expected an object, got \'x\''),
     "entry unknown": (
         with_value(GOOD_MANIFEST, ("files", "a"), {**GOOD_ENTRY, "mode": 1}),
-        'manifest.json: files["a"].mode: unknown key',
+        "manifest.json: files[\"a\"]: unknown key 'mode' (allowed: sha256, size)",
     ),
     "short hash": (with_value(GOOD_MANIFEST, ("files", "a"), {**GOOD_ENTRY, "sha256": "ab"}), 'files["a"].sha256: expected 64 lowercase hex'),
     "upper hash": (
         with_value(GOOD_MANIFEST, ("files", "a"), {**GOOD_ENTRY, "sha256": "A" * 64}),
         'files["a"].sha256: expected 64 lowercase hex',
     ),
-    "negative": (with_value(GOOD_MANIFEST, ("files", "a"), {**GOOD_ENTRY, "size": -1}), 'files["a"].size: -1 is outside 0..'),
-    "huge": (with_value(GOOD_MANIFEST, ("files", "a"), {**GOOD_ENTRY, "size": 10**30}), 'files["a"].size: 1' + "0" * 30 + " is outside"),
-    "boolean": (with_value(GOOD_MANIFEST, ("files", "a"), {**GOOD_ENTRY, "size": True}), "expected an integer, got a boolean"),
-    "float": (with_value(GOOD_MANIFEST, ("files", "a"), {**GOOD_ENTRY, "size": 1.0}), "expected an integer, got a number"),
+    "negative": (with_value(GOOD_MANIFEST, ("files", "a"), {**GOOD_ENTRY, "size": -1}), 'files["a"].size: expected an integer from 0 to 4294967296, got -1'),
+    "huge": (with_value(GOOD_MANIFEST, ("files", "a"), {**GOOD_ENTRY, "size": 10**30}), 'files["a"].size: expected an integer from 0 to 4294967296, got 1' + "0" * 30),
+    "boolean": (with_value(GOOD_MANIFEST, ("files", "a"), {**GOOD_ENTRY, "size": True}), "expected an integer from 0 to 4294967296, got True"),
+    "float": (with_value(GOOD_MANIFEST, ("files", "a"), {**GOOD_ENTRY, "size": 1.0}), "expected an integer from 0 to 4294967296, got 1.0"),
     "dotdot": (with_value(GOOD_MANIFEST, ("files", "../x"), GOOD_ENTRY), "files[\"../x\"]: path contains '..'"),
     "absolute": (with_value(GOOD_MANIFEST, ("files", "/x"), GOOD_ENTRY), 'files["/x"]: absolute path'),
     "backslash": (with_value(GOOD_MANIFEST, ("files", "a\\b"), GOOD_ENTRY), "path contains a backslash"),
@@ -449,7 +457,7 @@ def test_crafted_manifest_is_refused(case: str) -> None:
 
 
 LISTING_CASES = {
-    "files type": (with_value(GOOD_LISTING, ("files",), {}), "code-manifest.json: files: expected an array, got an object"),
+    "files type": (with_value(GOOD_LISTING, ("files",), {}), "code-manifest.json: files: expected a list, got {}"),
     "unsorted": (
         with_value(GOOD_LISTING, ("files",), [{"path": "b", **GOOD_ENTRY}, {"path": "a", **GOOD_ENTRY}]),
         "code-manifest.json: files[1].path: not sorted by path",
@@ -458,13 +466,13 @@ LISTING_CASES = {
         with_value(GOOD_LISTING, ("files",), [{"path": "a", **GOOD_ENTRY}, {"path": "a", **GOOD_ENTRY}]),
         "code-manifest.json: files[1].path: duplicate",
     ),
-    "missing path": (with_value(GOOD_LISTING, ("files", 0, "path"), KeyError), "code-manifest.json: files[0].path: missing"),
+    "missing path": (with_value(GOOD_LISTING, ("files", 0, "path"), KeyError), "code-manifest.json: files[0]: missing key 'path'"),
     "unsafe path": (with_value(GOOD_LISTING, ("files", 0, "path"), "a/../b"), "code-manifest.json: files[0].path: path contains '..'"),
-    "path type": (with_value(GOOD_LISTING, ("files", 0, "path"), 3), "code-manifest.json: files[0].path: expected a string"),
-    "size": (with_value(GOOD_LISTING, ("size",), -5), "code-manifest.json: size: -5 is outside"),
-    "sha256": (with_value(GOOD_LISTING, ("sha256",), None), "code-manifest.json: sha256: expected a string, got null"),
-    "artifact": (with_value(GOOD_LISTING, ("artifact",), {}), "code-manifest.json: artifact: expected a string, got an object"),
-    "unknown": (with_value(GOOD_LISTING, ("files", 0, "mode"), 420), "code-manifest.json: files[0].mode: unknown key"),
+    "path type": (with_value(GOOD_LISTING, ("files", 0, "path"), 3), "code-manifest.json: files[0].path: expected a string, got 3"),
+    "size": (with_value(GOOD_LISTING, ("size",), -5), "code-manifest.json: size: expected an integer from 0 to 4294967296, got -5"),
+    "sha256": (with_value(GOOD_LISTING, ("sha256",), None), "code-manifest.json: sha256: expected 64 lowercase hex digits, got None"),
+    "artifact": (with_value(GOOD_LISTING, ("artifact",), {}), "code-manifest.json: artifact: expected a string, got {}"),
+    "unknown": (with_value(GOOD_LISTING, ("files", 0, "mode"), 420), "code-manifest.json: files[0]: unknown key 'mode' (allowed: path, sha256, size)"),
 }
 
 
@@ -487,10 +495,10 @@ def test_manifests_round_trip() -> None:
 def test_crafted_manifests_inside_a_sealed_dist_are_named(dist: Path) -> None:
     (dist / "deps-manifest.json").write_bytes(with_value(GOOD_LISTING, ("files", 0, "size"), "1"))
     seal(dist)
-    assert problems_of(dist) == ['deps-manifest.json: files[0].size: expected an integer, got a string']
+    assert problems_of(dist) == ["deps-manifest.json: files[0].size: expected an integer from 0 to 4294967296, got '1'"]
     (dist / "manifest.json").write_bytes(b'{"format": "wasm-agents/1"}')
     (dist / "manifest.json.sha256").write_text(sha256_file(dist / "manifest.json") + "  manifest.json\n")
-    assert problems_of(dist) == ["manifest.json: files: missing"]
+    assert problems_of(dist) == ["manifest.json: missing key 'tools'"]
 
 
 # --- any damage to any file is refused ------------------------------------------------------------

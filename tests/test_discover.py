@@ -1,5 +1,6 @@
 """Discovery and agent.toml: every bad layout is one clear line naming the culprit."""
 
+import json
 import os
 from pathlib import Path
 
@@ -80,10 +81,10 @@ def test_project_json_round_trip(tmp_path):
     ({"agent/main.py": GOOD_MAIN, "agent-a.b/main.py": GOOD_MAIN}, "invalid agent name"),
     ({"agent/main.py": GOOD_MAIN, "agent/agent.toml": "[limits]\nmemory = 5\n"}, "agent/agent.toml: limits: unknown key 'memory'"),
     ({"agent/main.py": GOOD_MAIN, "agent/agent.toml": "[limit]\n"}, "agent/agent.toml: unknown key 'limit'"),
-    ({"agent/main.py": GOOD_MAIN, "agent/agent.toml": "[limits]\nmemory_mb = 'big'\n"}, "limits.memory_mb: must be an integer"),
-    ({"agent/main.py": GOOD_MAIN, "agent/agent.toml": "[limits]\nwall_time_s = -1\n"}, "limits.wall_time_s: must be more than 0"),
-    ({"agent/main.py": GOOD_MAIN, "agent/agent.toml": "[limits]\nfuel = true\n"}, "limits.fuel: must be an integer"),
-    ({"agent/main.py": GOOD_MAIN, "agent/agent.toml": "[delegation]\nallow = 'x'\n"}, "delegation.allow must be a list"),
+    ({"agent/main.py": GOOD_MAIN, "agent/agent.toml": "[limits]\nmemory_mb = 'big'\n"}, "limits.memory_mb: expected an integer from 1 to 4096, got 'big'"),
+    ({"agent/main.py": GOOD_MAIN, "agent/agent.toml": "[limits]\nwall_time_s = -1\n"}, "limits.wall_time_s: expected a number of seconds more than 0 and at most 86400, got -1"),
+    ({"agent/main.py": GOOD_MAIN, "agent/agent.toml": "[limits]\nfuel = true\n"}, "limits.fuel: expected an integer from 1 to 9223372036854775807, got True"),
+    ({"agent/main.py": GOOD_MAIN, "agent/agent.toml": "[delegation]\nallow = 'x'\n"}, "agent/agent.toml: delegation.allow: expected a list of agent names, got 'x'"),
     ({"agent/main.py": GOOD_MAIN, "agent/agent.toml": "[delegation]\nallow = ['ghost']\n"}, "unknown agent 'ghost'"),
     ({"agent/main.py": GOOD_MAIN, "agent/agent.toml": "[files]\ndata = '../etc'\n"}, "files.data must be a relative folder"),
     ({"agent/main.py": GOOD_MAIN, "agent/agent.toml": "[files]\ndata = 'nope'\n"}, "does not exist"),
@@ -93,6 +94,32 @@ def test_project_json_round_trip(tmp_path):
 ])
 def test_bad_layouts_are_refused_with_one_line(tmp_path, files, expected):
     assert expected in refused(make(tmp_path, files))
+
+
+# [limits] and [chain] have one schema for the TOML files and the manifest: a bad value is named alike in both.
+SHARED_TABLES = [
+    ("limits", "memory_mb", 99999, "limits.memory_mb: expected an integer from 1 to 4096, got 99999"),
+    ("limits", "wall_time_s", 0, "limits.wall_time_s: expected a number of seconds more than 0 and at most 86400, got 0"),
+    ("limits", "fuel", "lots", "limits.fuel: expected an integer from 1 to 9223372036854775807, got 'lots'"),
+    ("limits", "memory", 5, "limits: unknown key 'memory' (allowed: fuel, memory_mb, output_bytes, wall_time_s)"),
+    ("chain", "max_depth", 0, "chain.max_depth: expected an integer from 1 to 1000, got 0"),
+    ("chain", "order", "agent", "chain.order: expected a list of agent names, got 'agent'"),
+    ("chain", "order", ["agent", "X"], "chain.order[1]: expected an agent name (lowercase letters, digits and single dashes), got 'X'"),
+    ("chain", "hops", 1, "chain: unknown key 'hops' (allowed: max_depth, max_hops, order, wall_time_s)"),
+]
+
+
+@pytest.mark.parametrize("table, key, value, expected", SHARED_TABLES)
+def test_toml_and_manifest_refuse_a_bad_table_alike(tmp_path, table, key, value, expected):
+    project = make(tmp_path, {"agent/main.py": GOOD_MAIN, "agent-x/main.py": GOOD_MAIN})
+    data = discover(project).to_json()
+    (data["agents"]["x"] if table == "limits" else data)[table][key] = value
+    with pytest.raises(ProjectError) as from_json:
+        Project.from_json(data)
+    assert str(from_json.value) == f"manifest.json: project.{'agents.x.' if table == 'limits' else ''}{expected}"
+    toml = "agent-x/agent.toml" if table == "limits" else "wasm-agents.toml"
+    (project / toml).write_text(f"[{table}]\n{key} = {json.dumps(value)}\n")
+    assert refused(project) == f"{toml}: {expected}"
 
 
 def test_missing_project_folder(tmp_path):

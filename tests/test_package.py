@@ -124,7 +124,7 @@ def make_bad_component_name(inputs: dict) -> None:
         (make_missing_component, FileNotFoundError, "no-such.wasm"),
         (make_symlink_in_code, BuildError, "link.py: is a symlink"),
         (make_fifo_in_deps, BuildError, "pipe: is a special file"),
-        (make_invalid_tools, VerificationError, r'manifest.json: tools\["wasmtime"\]: expected a string'),
+        (make_invalid_tools, VerificationError, r'manifest.json: tools\["wasmtime"\]: expected a string, got 50'),
         (make_bad_component_name, BuildError, "not a valid component name"),
     ],
 )

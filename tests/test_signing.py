@@ -5,7 +5,9 @@ import hashlib
 import json
 import os
 import pickle
+import re
 import shutil
+import string
 import subprocess
 import sys
 from pathlib import Path
@@ -161,30 +163,39 @@ def test_trust_policy_comes_from_the_options_else_the_environment(tmp_path, keys
         trust_policy([], {TRUSTED_KEYS_ENV: str(tmp_path / "empty")})
 
 
+def respelled(text: str) -> str:
+    """Spell the bytes of a base64 `text` ending in "==" otherwise: with an unused bit of its last digit set."""
+    digits = string.ascii_uppercase + string.ascii_lowercase + string.digits + "+/"
+    other = text[:-3] + digits[digits.index(text[-3]) ^ 1] + "=="
+    assert base64.b64decode(other) == base64.b64decode(text)
+    return other
+
+
 @pytest.mark.parametrize(
-    "change",
+    "change, expected",
     [
-        lambda obj: obj.pop("key_id"),
-        lambda obj: obj.update(extra=1),
-        lambda obj: obj.update(format="wasm-agents-signature/2"),
-        lambda obj: obj.update(algorithm="rsa"),
-        lambda obj: obj.update(key_id="ABCDEF0123456789"),
-        lambda obj: obj.update(signature="not base64!"),
-        lambda obj: obj.update(signature=base64.b64encode(b"short").decode()),
-        lambda obj: obj.update(signature=None),
+        (lambda obj: obj.pop("key_id"), "missing key 'key_id'"),
+        (lambda obj: obj.update(extra=1), "unknown key 'extra' (allowed: algorithm, format, key_id, signature)"),
+        (lambda obj: obj.update(format="wasm-agents-signature/2"), "format: expected 'wasm-agents-signature/1', got 'wasm-agents-signature/2'"),
+        (lambda obj: obj.update(algorithm="rsa"), "algorithm: expected 'ed25519', got 'rsa'"),
+        (lambda obj: obj.update(key_id="ABCDEF0123456789"), "key_id: expected 16 lowercase hex digits, got 'ABCDEF0123456789'"),
+        (lambda obj: obj.update(signature="not base64!"), "signature: expected 64 bytes in canonical base64, got 'not base64!'"),
+        (lambda obj: obj.update(signature=base64.b64encode(b"short").decode()), "signature: expected 64 bytes in canonical base64, got 'c2hvcnQ='"),
+        (lambda obj: obj.update(signature=respelled(obj["signature"])), "signature: expected 64 bytes in canonical base64, got "),
+        (lambda obj: obj.update(signature=None), "signature: expected 64 bytes in canonical base64, got None"),
     ],
 )
-def test_malformed_signature_files_are_refused(signed_dist, keys, tmp_path, change):
+def test_malformed_signature_files_are_refused(signed_dist, keys, tmp_path, change, expected):
     obj = json.loads((signed_dist / SIGNATURE).read_bytes())
     change(obj)
     data = json.dumps(obj).encode()
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=f"^{re.escape(expected)}"):
         Signature.from_json(data)
     dist = tampered(signed_dist, tmp_path)
     (dist / SIGNATURE).write_bytes(data)
-    assert refusal(dist, None)[0].startswith(f"{SIGNATURE}: malformed:")  # well-formedness is checked without a policy too
+    assert refusal(dist, None)[0].startswith(f"{SIGNATURE}: malformed: {expected}")  # well-formedness is checked without a policy too
     problems = refusal(dist, policy(keys, "release"))
-    assert problems[0].startswith(f"{SIGNATURE}: malformed:") and keys["release"][2] in problems[0]
+    assert problems[0].startswith(f"{SIGNATURE}: malformed: {expected}") and keys["release"][2] in problems[0]
 
 
 # Signed dists

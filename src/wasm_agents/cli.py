@@ -239,10 +239,9 @@ def run(
         printed = 0
         try:
             for line in lines:
-                text = _encode(line)
+                text = finished[line["index"]] = _encode(line)  # before the journal: stdout never misses a saved line
                 if journal:
                     journal.append(text)
-                finished[line["index"]] = text
                 failed |= not line["ok"]
                 while printed < len(todo) and todo[printed] in finished:
                     results.write(finished.pop(todo[printed]) + "\n")

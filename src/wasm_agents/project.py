@@ -9,14 +9,14 @@ import reprlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import UnionType
-from typing import Annotated, Any, TypeVar, Union, get_args, get_origin, get_type_hints
+from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
 
 import msgspec
 
 from wasm_agents.errors import ProjectError
 
 ROOT_AGENT = "agent"
-NAME_PATTERN = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+NAME_PATTERN = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*\Z")  # \Z: "$" would let a trailing newline through
 
 MIB = 1024 * 1024
 MAX_MEMORY_MB = 4096  # wasm32 linear memory cannot exceed 4 GiB
@@ -24,17 +24,23 @@ MAX_WALL_TIME_S = 24 * 3600.0
 
 _T = TypeVar("_T")
 
+# The schema types below carry a description: what a problem says was expected (see `convert`).
+
 
 def integer_from(low: int, high: int) -> Any:
     """Return the schema type of an integer from `low` to `high`."""
     return Annotated[int, msgspec.Meta(ge=low, le=high, description=f"an integer from {low} to {high}")]
 
 
-# The descriptions are what problems say was expected (see `convert`).
-NonEmpty = Annotated[str, msgspec.Meta(min_length=1, description="a non-empty string")]
-Seconds = Annotated[float, msgspec.Meta(gt=0, le=MAX_WALL_TIME_S, description=f"a number of seconds more than 0 and at most {MAX_WALL_TIME_S:g}")]
-AgentName = Annotated[str, msgspec.Meta(pattern=NAME_PATTERN.pattern, description="an agent name (lowercase letters, digits and single dashes)")]
-Names = Annotated[tuple[AgentName, ...], msgspec.Meta(description="a list of agent names")]
+def exactly(value: str) -> Any:
+    """Return the schema type of the string `value` and no other."""
+    return Annotated[Literal[value], msgspec.Meta(description=repr(value))]
+
+
+_NonEmpty = Annotated[str, msgspec.Meta(min_length=1, description="a non-empty string")]
+_Seconds = Annotated[float, msgspec.Meta(gt=0, le=MAX_WALL_TIME_S, description=f"a number of seconds more than 0 and at most {MAX_WALL_TIME_S:g}")]
+_AgentName = Annotated[str, msgspec.Meta(pattern=NAME_PATTERN.pattern, description="an agent name (lowercase letters, digits and single dashes)")]
+Names = Annotated[tuple[_AgentName, ...], msgspec.Meta(description="a list of agent names")]
 
 
 class Schema(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -45,7 +51,7 @@ class Limits(Schema):
     """What one invocation of an agent may consume before it is stopped: [limits] of agent.toml, "limits" in manifest.json."""
 
     memory_mb: integer_from(1, MAX_MEMORY_MB) = 256
-    wall_time_s: Seconds = 30.0
+    wall_time_s: _Seconds = 30.0
     fuel: integer_from(1, 2**63 - 1) | None = None
     output_bytes: integer_from(0, 2**40) = MIB
 
@@ -69,16 +75,16 @@ class ChainPolicy(Schema):
     order: Names = ()  # the root first, then the helpers; wasm-agents.toml may name some helpers only
     max_depth: integer_from(1, 1000) = 8
     max_hops: integer_from(1, 1_000_000) = 64
-    wall_time_s: Seconds = 120.0
+    wall_time_s: _Seconds = 120.0
 
 
 class _AgentJson(Schema):
     """One agent of the project in manifest.json, under its name."""
 
-    folder: NonEmpty
+    folder: _NonEmpty
     limits: Limits
     may_delegate_to: Names | None = None
-    data_dir: NonEmpty | None = None
+    data_dir: _NonEmpty | None = None
     scratch: bool = False
     settings: dict[str, Any] = {}
 
@@ -167,26 +173,33 @@ def convert(data: Any, schema: type[_T], source: str, key: str = "", error: Call
     Else raise `error` with one line naming `source`, the key and the offending value, and what was expected: the
     description of the key's type if it has one, else msgspec's words.
     """
+    # In a 1-tuple every problem has a path, and msgspec's words end with it: a key that reads like a path cannot fool rpartition.
     try:
-        return msgspec.convert(data, schema, strict=True)
+        return msgspec.convert((data,), tuple[schema], strict=True)[0]
     except msgspec.ValidationError as e:
-        reason, _, path = str(e).partition(" - at `$")
+        reason, _, path = str(e).rpartition(" - at `$")
     path = path.removesuffix("`")
-    value, hint = data, schema
+    value, hint = (data,), tuple[schema]
     for name, index in re.findall(r"\.(\w+)|\[(\d+)\]", path):
         inner = _unwrap(hint)[0]
         value, hint = value[name or int(index)], get_type_hints(inner, include_extras=True)[name] if name else get_args(inner)[0]
     hint, description = _unwrap(hint)
-    if found := re.fullmatch(r"Object contains unknown field `(.*)`", reason):
-        allowed = ", ".join(sorted(field.name for field in msgspec.structs.fields(hint)))
-        problem = f"unknown key {found[1]!r} (allowed: {allowed})"
+    if found := re.fullmatch(r"Object contains unknown field `(.*)`", reason, re.DOTALL):
+        allowed = ", ".join(sorted(item.name for item in msgspec.structs.fields(hint)))
+        problem = f"unknown key {reprlib.repr(found[1])} (allowed: {allowed})"
     elif found := re.fullmatch(r"Object missing required field `(.*)`", reason):
         problem = f"missing key {found[1]!r}"
     else:
         expected = f"expected {description}" if description else re.sub(r", got `[^`]*`$", "", reason[0].lower() + reason[1:])
+        words = {**_TYPE_WORDS, "object": "a table" if source.endswith(".toml") else "an object"}
+        expected = re.sub(r"`(\w+)`", lambda word: words.get(word[1], word[1]), expected)
         problem = f"{expected}, got {reprlib.repr(value)}"
-    where = ": ".join(part for part in (source, f"{key}{path}".lstrip(".")) if part)
+    where = ": ".join(part for part in (source, f"{key}{path.removeprefix('[0]')}".lstrip(".")) if part)
     raise error(f"{where}: {problem}" if where else problem)
+
+
+# msgspec's names of JSON types, as the problems say them.
+_TYPE_WORDS = {"array": "a list", "str": "a string", "int": "an integer", "float": "a number", "bool": "true or false"}
 
 
 def _unwrap(hint: Any) -> tuple[Any, str | None]:

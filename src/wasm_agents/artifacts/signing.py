@@ -8,21 +8,23 @@ public key. A signature covers the exact bytes of manifest.json, which covers ev
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import json
 import os
-import re
+import reprlib
 import stat
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING, Annotated, Self
+
+import msgspec
 
 if TYPE_CHECKING:  # cryptography is imported where it is used: `run` on an unsigned dist never needs it
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from wasm_agents.errors import WasmAgentsError
+from wasm_agents.project import Schema, convert, exactly
 
 SIGNATURE_FORMAT = "wasm-agents-signature/1"
 ALGORITHM = "ed25519"
@@ -32,8 +34,17 @@ TRUSTED_KEYS_ENV = "WASM_AGENTS_TRUSTED_KEYS"
 MAX_KEY_FILE_SIZE = 64 << 10
 
 _KEY_ID_LENGTH = 16
-_KEY_ID = re.compile(f"[0-9a-f]{{{_KEY_ID_LENGTH}}}")
 _SIGNATURE_LENGTH = 64
+_SIGNATURE_SPELLING = f"{_SIGNATURE_LENGTH} bytes in canonical base64"
+
+
+class _SignatureJson(Schema):
+    """manifest.json.sig as stored."""
+
+    format: exactly(SIGNATURE_FORMAT)
+    algorithm: exactly(ALGORITHM)
+    key_id: Annotated[str, msgspec.Meta(pattern=f"^[0-9a-f]{{{_KEY_ID_LENGTH}}}$", description=f"{_KEY_ID_LENGTH} lowercase hex digits")]
+    signature: Annotated[bytes, msgspec.Meta(min_length=_SIGNATURE_LENGTH, max_length=_SIGNATURE_LENGTH, description=_SIGNATURE_SPELLING)]
 
 
 @dataclass(frozen=True)
@@ -50,24 +61,11 @@ class Signature:
             obj = json.loads(data.decode("utf-8"))
         except (ValueError, RecursionError) as e:
             raise ValueError(f"invalid JSON: {e}") from None
-        keys = {"format", "algorithm", "key_id", "signature"}
-        if not isinstance(obj, dict) or obj.keys() != keys:
-            raise ValueError(f"expected an object with exactly the keys {', '.join(sorted(keys))}")
-        if obj["format"] != SIGNATURE_FORMAT:
-            raise ValueError(f"format: expected {SIGNATURE_FORMAT!r}")
-        if obj["algorithm"] != ALGORITHM:
-            raise ValueError(f"algorithm: expected {ALGORITHM!r}")
-        if not isinstance(obj["key_id"], str) or not _KEY_ID.fullmatch(obj["key_id"]):
-            raise ValueError(f"key_id: expected {_KEY_ID_LENGTH} lowercase hex digits")
-        text = obj["signature"]
-        try:
-            signature = base64.b64decode(text, validate=True) if isinstance(text, str) else b""
-        except binascii.Error:
-            signature = b""
+        stored = convert(obj, _SignatureJson, "", error=ValueError)
         # Canonical only: base64 can spell the same bytes several ways, and a signature file has one spelling.
-        if len(signature) != _SIGNATURE_LENGTH or base64.b64encode(signature).decode() != text:
-            raise ValueError(f"signature: expected {_SIGNATURE_LENGTH} bytes in canonical base64")
-        return cls(obj["key_id"], signature)
+        if base64.b64encode(stored.signature).decode() != obj["signature"]:
+            raise ValueError(f"signature: expected {_SIGNATURE_SPELLING}, got {reprlib.repr(obj['signature'])}")
+        return cls(stored.key_id, stored.signature)
 
     def to_json(self) -> bytes:
         """Serialise deterministically."""

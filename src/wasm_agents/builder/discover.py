@@ -4,7 +4,7 @@ import ast
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
@@ -22,9 +22,9 @@ class _Delegation(Schema):
 
 
 class _Files(Schema):
-    """[files] of agent.toml."""
+    """[files] of agent.toml: a folder of the agent to mount read-only at /data, and whether to give it a writable /scratch."""
 
-    data: str | None = None  # a folder of the agent, mounted read-only at /data
+    data: Annotated[str, msgspec.Meta(description="a relative folder inside the agent folder")] | None = None
     scratch: bool = False
 
 
