@@ -206,3 +206,16 @@ def test_a_batch_killed_halfway_and_resumed_has_exactly_one_line_per_task(testbe
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     lines = result_lines(out.read_text())
     assert sorted(line["id"] for line in lines) == list(range(16)) and all(line["result"] == "slept" for line in lines)
+
+
+def test_one_result_the_host_refuses_costs_only_its_own_line(testbed_dist, tmp_path):
+    loose = "import json, sys\nsys.set_int_max_str_digits(0)\njson.dumps = lambda value, **options: '9' * 5072\nresult = 0\n"
+    deep = "result = []\nfor _ in range(988):\n    result = [result]\n"
+    tasks = [{"op": "exec", "code": loose}, {"op": "exec", "code": deep}, {"op": "add", "a": 1, "b": 1}]
+    (tmp_path / "t.jsonl").write_text("".join(json.dumps(task) + "\n" for task in tasks))
+    done = wasm_agents("run", str(testbed_dist), "--task-file", str(tmp_path / "t.jsonl"), "--log-level", "error")
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    lines = result_lines(done.stdout)
+    assert [(line["index"], line["ok"]) for line in lines] == [(0, False), (1, False), (2, True)]
+    assert "an integer of more than 4300 digits" in lines[0]["error"]["message"]
+    assert "nested more than 100 deep" in lines[1]["error"]["message"] and lines[2]["result"] == 2

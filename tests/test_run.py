@@ -304,3 +304,49 @@ result = refused
     assert dropped["dropped"] == 60_050 - len(caused) and "[limits] output_bytes" in dropped["message"]
     assert all(len(e.get("target", "")) < 200 for e in caused)
     assert len(stream.getvalue()) - mark < 200_000
+
+
+# A guest can hand the host any text as its result: the harness's own json.dumps is the guest's to replace.
+LOOSE_RESULT = "import json\nstrict = json.dumps\njson.dumps = lambda value, **options: {text!r}\nresult = 0\n"
+
+
+@pytest.mark.parametrize("text, words", [
+    ("NaN", "result refused: not strict JSON: NaN is not JSON"),
+    ('{"a": [1, -Infinity]}', "result refused: not strict JSON: -Infinity is not JSON"),
+    ("1e400", "result refused: not strict JSON: 1e400 is too large for a JSON number"),
+    ("9" * 5072, "result refused: an integer of more than 4300 digits, which JSON readers cannot carry"),
+    ("[" * 988 + "]" * 988, "result refused: nested more than 100 deep, the limit ([limits] json_depth in agent.toml)"),
+    ("[1,", "result refused: not strict JSON: Expecting value"),
+])
+def test_a_result_the_host_cannot_take_strictly_is_refused_with_the_reason(testbed_runner, text, words):
+    error = run_error(testbed_runner, {"op": "exec", "code": LOOSE_RESULT.format(text=text)})
+    assert error["type"] == "NotSerializable" and error["message"].startswith(words) and error["agent"] == "agent"
+    assert testbed_runner.run({"op": "add", "a": 1, "b": 2}).result == 3
+
+
+def test_a_result_over_the_agents_limit_is_refused_before_it_is_decoded(testbed_runner):
+    # The testbed root has 64 MiB: an eighth of it, 8 MiB, is its result limit.
+    error = run_error(testbed_runner, {"op": "exec", "code": "result = [[]] * 3_000_000"})
+    assert error["message"] == (
+        "result refused: 12000000 bytes, more than the limit of 8388608 (raise [limits] result_bytes in agent.toml)"
+    )
+
+
+def test_a_delegated_task_must_be_strict_json_too(testbed_runner):
+    code = """
+import wit_world
+from componentize_py_types import Err
+try:
+    wit_world.host_call("delegate", '{"task": {"x": NaN}, "to": "echo"}')
+except Err as refusal:
+    result = refusal.value
+"""
+    refusal = json.loads(run_code(testbed_runner, code))
+    assert refusal == {"type": "BadRequest", "message": "agent 'agent' sent a malformed delegation: not strict JSON: NaN is not JSON"}
+
+
+def test_limits_of_json_are_per_agent_with_defaults_from_memory():
+    from wasm_agents.project import Limits
+
+    assert (Limits().result_limit, Limits().payload_limit) == (16 << 20, 16 << 20)
+    assert (Limits(memory_mb=32).result_limit, Limits(memory_mb=32, payload_bytes=100).payload_limit) == (4 << 20, 100)

@@ -12,14 +12,14 @@ from wasm_agents.artifacts import TrustPolicy, VerifiedDist, verify_dist
 from wasm_agents.errors import ErrorKind, Failure
 from wasm_agents.events import EventBudget, Events, new_span_id, new_trace_id
 from wasm_agents.routing import Budget, Refusal, route, shown
-from wasm_agents.sandbox import LOG_LEVELS
+from wasm_agents.sandbox import LOG_LEVELS, guest_json
+from wasm_agents.sandbox.guest_json import utf8_size
 from wasm_agents.sandbox.compile_cache import load_component
 from wasm_agents.sandbox.engine import engines
 from wasm_agents.sandbox.guests import Guests, process_guests
 from wasm_agents.sandbox.invocation import Invocation, Outcome, invoke
 from wasm_agents.sandbox.pool import Mounts, SandboxMaker, WarmPool
 
-MAX_PAYLOAD_BYTES = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -128,13 +128,7 @@ class Runner:
         outcome, origin = self._invoke(chain, root, json.dumps(task), None)
         for hop in chain.hops:  # refill once the chain is done, so making sandboxes never slows its hops
             self._pool.refill(hop.agent)
-        result = ChainResult(run_id=chain.run_id, ok=outcome.ok, hops=chain.hops, failure=origin)
-        if outcome.ok:
-            try:
-                result.result = json.loads(outcome.result_json)
-            except RecursionError:
-                result.ok = False
-                result.failure = Failure(ErrorKind.NOT_SERIALIZABLE, "result nested too deeply to decode", agent=root)
+        result = ChainResult(run_id=chain.run_id, ok=outcome.ok, result=outcome.result, hops=chain.hops, failure=origin)
         result.duration_ms = round((time.monotonic() - start) * 1000, 3)
         self.events.emit(
             "chain.end",
@@ -222,17 +216,21 @@ class Runner:
         return outcome, _origin(frame, outcome)
 
     def _host_call(self, chain: _Chain, frame: _Frame, budget: EventBudget, call: str, payload: str) -> tuple[bool, str]:
+        limits = self.project.agents[frame.agent].limits
         if call != "delegate":
             return False, _refusal(Failure(ErrorKind.UNKNOWN_CALL, f"agent '{frame.agent}' made an unknown host call {call[:100]!r}"))
-        if len(payload) > MAX_PAYLOAD_BYTES:
-            message = f"delegation payload of {len(payload)} bytes exceeds {MAX_PAYLOAD_BYTES}"
+        if (size := utf8_size(payload)) > limits.payload_limit:  # before anything is built from it
+            message = f"delegation payload of {size} bytes exceeds {limits.payload_limit}"
             return False, _refusal(Failure(ErrorKind.PAYLOAD_TOO_LARGE, message))
+        if time.monotonic() >= frame.deadline:  # nor read for a caller out of time
+            message = f"agent '{frame.agent}' is past its wall-time limit: no time left to delegate"
+            return False, _refusal(Failure(ErrorKind.TIMEOUT, message))
         try:
-            request = json.loads(payload)
+            request = guest_json.loads(payload, max_bytes=limits.payload_limit, max_depth=limits.json_depth)
             task, to = request["task"], request.get("to")
             if to is not None and not isinstance(to, str):
                 raise TypeError("'to' must be an agent name")
-        except (ValueError, KeyError, TypeError, RecursionError) as error:
+        except (ValueError, KeyError, TypeError) as error:
             return False, _refusal(Failure(ErrorKind.BAD_REQUEST, f"agent '{frame.agent}' sent a malformed delegation: {error}"))
         try:
             with chain.lock:

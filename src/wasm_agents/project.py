@@ -21,6 +21,9 @@ NAME_PATTERN = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*\Z")  # \Z: "$" would let a t
 MIB = 1024 * 1024
 MAX_MEMORY_MB = 4096  # wasm32 linear memory cannot exceed 4 GiB
 MAX_WALL_TIME_S = 24 * 3600.0
+DEFAULT_JSON_BYTES = 16 * MIB
+DEFAULT_JSON_DEPTH = 100
+MAX_JSON_BYTES = 1 << 30
 
 _T = TypeVar("_T")
 
@@ -48,12 +51,30 @@ class Schema(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class Limits(Schema):
-    """What one invocation of an agent may consume before it is stopped: [limits] of agent.toml, "limits" in manifest.json."""
+    """What one invocation of an agent may consume before it is stopped: [limits] of agent.toml, "limits" in manifest.json.
+
+    The JSON an agent returns (result_bytes) and sends in one delegation (payload_bytes) is refused past its size
+    before the host decodes it; unset, each is an eighth of memory_mb, at most 16 MiB. Decoding builds at most
+    ~25 bytes of host objects per byte, so one invocation's JSON costs the host at most ~3 times memory_mb.
+    """
 
     memory_mb: integer_from(1, MAX_MEMORY_MB) = 256
     wall_time_s: _Seconds = 30.0
     fuel: integer_from(1, 2**63 - 1) | None = None
     output_bytes: integer_from(0, 2**40) = MIB
+    result_bytes: integer_from(1, MAX_JSON_BYTES) | None = None
+    payload_bytes: integer_from(1, MAX_JSON_BYTES) | None = None
+    json_depth: integer_from(1, 500) = DEFAULT_JSON_DEPTH  # arrays and objects within each other, in results and payloads
+
+    @property
+    def result_limit(self) -> int:
+        """The most bytes of JSON a result may have."""
+        return self.result_bytes or min(self.memory_mb * MIB // 8, DEFAULT_JSON_BYTES)
+
+    @property
+    def payload_limit(self) -> int:
+        """The most bytes of JSON one delegation request may have."""
+        return self.payload_bytes or min(self.memory_mb * MIB // 8, DEFAULT_JSON_BYTES)
 
 
 @dataclass(frozen=True)
@@ -158,8 +179,11 @@ def _agent_to_json(spec: AgentSpec) -> dict[str, Any]:
         "scratch": spec.scratch,
         "settings": spec.settings,
     }
-    if spec.limits.fuel is not None:
-        data["limits"]["fuel"] = spec.limits.fuel
+    for optional in ("fuel", "result_bytes", "payload_bytes"):
+        if (value := getattr(spec.limits, optional)) is not None:
+            data["limits"][optional] = value
+    if spec.limits.json_depth != DEFAULT_JSON_DEPTH:
+        data["limits"]["json_depth"] = spec.limits.json_depth
     if spec.may_delegate_to is not None:
         data["may_delegate_to"] = list(spec.may_delegate_to)
     if spec.data_dir is not None:

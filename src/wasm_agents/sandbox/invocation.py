@@ -15,9 +15,14 @@ from wasmtime.component import Variant
 
 from wasm_agents.errors import HOST_ONLY, ErrorKind, Failure
 from wasm_agents.project import Limits
+from wasm_agents.sandbox import guest_json
 from wasm_agents.sandbox.engine import EPOCH_TICK_S, current
 from wasm_agents.sandbox.guests import Guests, process_guests
 from wasm_agents.sandbox.pool import Sandbox
+
+# A guest's error report, and the parts of it that results and events carry.
+MAX_ERROR_REPORT_BYTES = 16 << 20
+MAX_ERROR_TEXT = 64 << 10
 
 # How long past its deadline the host waits for a guest blocked in a WASI call before giving up on it.
 WATCHDOG_GRACE_S = 0.1
@@ -38,11 +43,12 @@ _TRAP_LIMITS = {
 
 @dataclass(frozen=True)
 class Outcome:
-    """What one invocation produced: the JSON text of its result, or an error object."""
+    """What one invocation produced: its result, as checked JSON text and as a value, or a failure."""
 
     result_json: str | None
     error: Failure | None
     duration_ms: float
+    result: Any = None
     fuel_used: int | None = None
     abandoned: bool = False  # the guest is still blocked in a WASI call, and lingers until it returns
 
@@ -103,8 +109,8 @@ class Invocation:
         if self.abandoned:
             return
         try:
-            fields = json.loads(record)
-        except (ValueError, RecursionError):
+            fields = guest_json.loads(record, max_bytes=self.limits.output_bytes, max_depth=self.limits.json_depth)
+        except guest_json.Refused:
             fields = {"message": record}
         if not isinstance(fields, dict):
             fields = {"message": str(fields)}
@@ -190,20 +196,26 @@ def _run(
         answer = sandbox.run(store, config_json)
         sandbox.run.post_return(store)
         error = _guest_error(answer, invocation)
-        result = None if error else answer.payload
+        result_json = None if error else answer.payload
     except (Trap, WasmtimeError, OutputLimitExceeded) as trap:
-        result, error = None, _trap_failure(trap, invocation)
+        result_json, error = None, _trap_failure(trap, invocation)
     except _Abandoned:
-        result, error = None, Failure(ErrorKind.TIMEOUT, "wall-time limit exceeded before the agent could start")
+        result_json, error = None, Failure(ErrorKind.TIMEOUT, "wall-time limit exceeded before the agent could start")
     except Exception as failure:  # noqa: BLE001 - a host bug ends this invocation, never the host
-        result, error = None, Failure(ErrorKind.HOST_ERROR, f"{type(failure).__name__}: {failure}")
+        result_json, error = None, Failure(ErrorKind.HOST_ERROR, f"{type(failure).__name__}: {failure}")
     finally:
         invocation.turn.give_back()
         current.invocation = None
         invocation.flush_output()
     if sandbox is not None and limits.fuel is not None:
         fuel_used = limits.fuel - sandbox.store.get_fuel()
-    return Outcome(result, error, _ms_since(start), fuel_used)
+    result = None
+    if result_json is not None:  # checked after the guest's turn: decoding is the host's work, not the guest's
+        try:
+            result = guest_json.loads(result_json, max_bytes=limits.result_limit, max_depth=limits.json_depth)
+        except guest_json.Refused as refused:
+            result_json, error = None, _refused_result(refused)
+    return Outcome(result_json, error, _ms_since(start), result=result, fuel_used=fuel_used)
 
 
 def _guest_error(answer: Any, invocation: Invocation) -> Failure | None:
@@ -215,17 +227,30 @@ def _guest_error(answer: Any, invocation: Invocation) -> Failure | None:
     if answer.tag == "ok":
         return None
     try:
-        error = json.loads(answer.payload)
+        error = guest_json.loads(answer.payload, max_bytes=MAX_ERROR_REPORT_BYTES, max_depth=limits.json_depth)
         if not isinstance(error, dict):
-            raise ValueError
-    except ValueError:
-        return Failure(ErrorKind.PROTOCOL_ERROR, f"malformed error from the guest: {answer.payload[:200]!r}")
-    kind, message, trace = str(error.get("type", "Error")), str(error.get("message", "")), str(error.get("traceback", ""))
+            raise guest_json.Refused("not an object")
+    except guest_json.Refused as refused:
+        return Failure(ErrorKind.PROTOCOL_ERROR, f"malformed error from the guest ({refused}): {answer.payload[:200]!r}")
+    kind = _clipped(str(error.get("type", "Error")), 200)
+    message, trace = _clipped(str(error.get("message", "")), MAX_ERROR_TEXT), _clipped(str(error.get("traceback", "")), MAX_ERROR_TEXT)
     if kind in HOST_ONLY:  # only the host may say a limit was hit or a policy refused
         return Failure(ErrorKind.RESERVED_ERROR_NAME, f"the agent raised an exception named like a host error ({kind}): {message}", trace)
     if kind == "MemoryError":
         return Failure(ErrorKind.MEMORY, f"memory limit of {limits.memory_mb} MiB reached (MemoryError)", trace)
     return Failure(kind, message, trace)
+
+
+def _refused_result(refused: guest_json.Refused) -> Failure:
+    if refused.undecodable:
+        return Failure(ErrorKind.NOT_SERIALIZABLE, "result nested too deeply to decode")
+    setting = {"bytes": " (raise [limits] result_bytes in agent.toml)", "depth": " ([limits] json_depth in agent.toml)"}
+    return Failure(ErrorKind.NOT_SERIALIZABLE, f"result refused: {refused}{setting.get(refused.limit, '')}")
+
+
+def _clipped(text: str, most: int) -> str:
+    """`text`, cut to `most` characters: errors go into results and events whole."""
+    return text if len(text) <= most else f"{text[:most]}... ({len(text) - most} more characters)"
 
 
 def _trap_failure(trap: Exception, invocation: Invocation) -> Failure:

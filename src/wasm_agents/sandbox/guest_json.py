@@ -1,0 +1,74 @@
+"""JSON from a guest, read as the host must: strict, and bounded before anything big is built from it.
+
+Whatever a guest returns, sends or logs reaches results, events and other agents only through `loads`:
+no NaN or Infinity, no number the host cannot carry, no more bytes or nesting than the agent's limits.
+Decoding N bytes builds at most ~25 N bytes of host objects (`[[],[],...]`, the worst case).
+"""
+
+import json
+import re
+import sys
+from typing import Any, NoReturn
+
+
+class Refused(ValueError):
+    """Guest JSON the host does not take. The message says why; `limit` names the limit it broke ("bytes" or
+    "depth"), and `undecodable` is set when json itself could not nest that deep."""
+
+    def __init__(self, message: str, *, limit: str | None = None, undecodable: bool = False) -> None:
+        self.limit = limit
+        self.undecodable = undecodable
+        super().__init__(message)
+
+
+# Strings may hold brackets: they are blanked out before nesting is measured.
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_INNERMOST = re.compile(r"[\[{][^\[\]{}]*[\]}]")
+
+
+def loads(text: str, *, max_bytes: int, max_depth: int) -> Any:
+    """Decode the guest's `text` strictly; raise Refused, saying why, if it is larger, deeper or looser than allowed."""
+    size = utf8_size(text)
+    if size > max_bytes:
+        raise Refused(f"{size} bytes, more than the limit of {max_bytes}", limit="bytes")
+    try:
+        value = json.loads(text, parse_constant=_no_constant, parse_float=_finite_float)
+    except RecursionError as error:
+        raise Refused(str(error), limit="depth", undecodable=True) from None
+    except ValueError as error:
+        if "integer string conversion" in str(error):
+            raise Refused(f"an integer of more than {sys.get_int_max_str_digits()} digits, which JSON readers cannot carry") from None
+        raise Refused(f"not strict JSON: {error}") from None
+    if nesting(text, max_depth) > max_depth:
+        raise Refused(f"nested more than {max_depth} deep, the limit", limit="depth")
+    return value
+
+
+def utf8_size(text: str) -> int:
+    """The UTF-8 size of `text`, without copying it when it is ASCII (as json.dumps writes it)."""
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
+
+
+def nesting(text: str, limit: int) -> int:
+    """How deep arrays and objects nest in the valid JSON `text`, counted up to `limit + 1`.
+
+    Each pass of a C-speed regex folds the innermost containers, so the cost is one pass per level, and no
+    Python object is built per container (a `[[]] * 6_000_000` result costs two passes).
+    """
+    flat = _STRING.sub('""', text)
+    for depth in range(limit + 1):
+        flat, folded = _INNERMOST.subn("0", flat)
+        if not folded:
+            return depth
+    return limit + 1
+
+
+def _no_constant(name: str) -> NoReturn:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"{text} is too large for a JSON number")
+    return value
