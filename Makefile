@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 EXAMPLE := examples/quickstart
 
-.PHONY: demo test bench compat clean
+.PHONY: demo test bench compat soak clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python >= 3.11 is required")'
@@ -31,6 +31,9 @@ bench: $(STAMP)
 
 compat: $(STAMP)
 	$(BIN)/python compat/run.py
+
+soak: $(STAMP)
+	$(BIN)/python bench/soak.py
 
 clean:
 	rm -rf $(VENV) $(EXAMPLE)/dist

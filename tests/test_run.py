@@ -350,3 +350,16 @@ def test_limits_of_json_are_per_agent_with_defaults_from_memory():
 
     assert (Limits().result_limit, Limits().payload_limit) == (16 << 20, 16 << 20)
     assert (Limits(memory_mb=32).result_limit, Limits(memory_mb=32, payload_bytes=100).payload_limit) == (4 << 20, 100)
+
+
+def test_an_agent_queued_behind_others_loses_none_of_its_wall_time(testbed_dist):
+    # One guest slot, held 2 s each by three sleepers: the chain queued behind them for 6 s still gets its own 5 s.
+    from wasm_agents.sandbox.guests import Guests
+
+    with Runner(testbed_dist, warm=0, guests=Guests(1)) as runner, ThreadPoolExecutor(4) as pool:
+        sleepers = [pool.submit(runner.run, {"op": "sleep", "seconds": 2}) for _ in range(3)]
+        time.sleep(0.2)
+        queued = pool.submit(runner.run, {"op": "to", "target": "echo", "inner": {"op": "multiply", "a": 2, "b": 3}})
+        assert [sleeper.result().result for sleeper in sleepers] == ["slept"] * 3
+        result = queued.result()
+        assert result.ok and result.result == 6, result.error

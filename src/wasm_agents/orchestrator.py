@@ -64,17 +64,22 @@ class ChainResult:
         return data
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Frame:
     agent: str
     span_id: str
     stack: tuple[str, ...]  # the root first, this agent last
-    deadline: float
+    invocation: Invocation | None = None
     failed_delegations: list[Failure] = field(default_factory=list)  # where each failed delegation of this agent started
 
     @property
     def depth(self) -> int:
         return len(self.stack) - 1
+
+    @property
+    def deadline(self) -> float:
+        """This agent's own deadline: it delegates only while it runs, and by then its deadline is set."""
+        return self.invocation.deadline
 
 
 class _Chain:
@@ -161,13 +166,7 @@ class Runner:
     def _invoke(self, chain: _Chain, name: str, task_json: str, parent: _Frame | None) -> tuple[Outcome, Failure | None]:
         """Run agent `name` once; return its outcome and, if it failed, the failure where that started."""
         spec = self.project.agents[name]
-        now = time.monotonic()
-        frame = _Frame(
-            agent=name,
-            span_id=new_span_id(),
-            stack=(*parent.stack, name) if parent else (name,),
-            deadline=min(now + spec.limits.wall_time_s, parent.deadline if parent else chain.deadline),
-        )
+        frame = _Frame(agent=name, span_id=new_span_id(), stack=(*parent.stack, name) if parent else (name,))
         span = {"trace_id": chain.run_id, "span_id": frame.span_id, "parent_span_id": parent and parent.span_id}
         self.events.emit("agent.start", "debug", agent=name, depth=frame.depth, **span)
         config_json = (
@@ -182,7 +181,8 @@ class Runner:
             on_output=lambda stream, text: self.events.emit(f"agent.{stream}", "info", budget=budget, agent=name, text=text, **span),
             guests=self.guests,
         )
-        outcome = invoke(partial(self._pool.take, name), invocation, config_json, frame.deadline)
+        frame.invocation = invocation
+        outcome = invoke(partial(self._pool.take, name), invocation, config_json, parent.deadline if parent else chain.deadline)
         hop = Hop(
             agent=name,
             span_id=frame.span_id,

@@ -24,6 +24,7 @@ from wasm_agents.artifacts import TrustPolicy
 from wasm_agents.artifacts.archive import write_reproducible_tar
 from wasm_agents.errors import ErrorKind, Failure, VerificationError, WasmAgentsError
 from wasm_agents.events import Events
+from wasm_agents.sandbox.scratch import remove_process_scratch
 
 IN_FLIGHT_PER_WORKER = 2  # batches queued on a worker, so it never waits for the driver between two
 CHAINS_AT_ONCE = 2  # chains of a batch a worker runs at once, as `run --concurrency` does locally
@@ -70,11 +71,12 @@ class ChainWorker:
         return {"results": results, "events": events, "node_id": self.node_id, "pid": os.getpid()}
 
     def close(self) -> None:
-        """Release the runner and remove the unpacked dist."""
+        """Release the runner and remove the unpacked dist and this process's scratch folders (the actor is killed next)."""
         self.pool.shutdown()
         if self.runner is not None:
             self.runner.close()
         shutil.rmtree(self.workdir, ignore_errors=True)
+        remove_process_scratch()
 
 
 def run_on_ray(

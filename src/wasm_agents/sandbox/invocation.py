@@ -86,6 +86,8 @@ class Invocation:
         self.output_exceeded = False
         self.abandoned = False
         self.turn = self.guests.turn()
+        self.started = threading.Event()  # set when the guest has its turn, and its own deadline
+        self.deadline = 0.0
         self._partial = {"stdout": "", "stderr": ""}  # output after the last newline, per stream
 
     def host_call(self, name: str, payload: str) -> tuple[bool, str]:
@@ -136,20 +138,23 @@ class Invocation:
             self._partial[stream] = ""
 
 
-def invoke(take: Callable[[], Sandbox], invocation: Invocation, config_json: str, deadline: float) -> Outcome:
+def invoke(take: Callable[[], Sandbox], invocation: Invocation, config_json: str, caller_deadline: float) -> Outcome:
     """Run the agent once in the fresh sandbox `take()` gives, then drop that sandbox; return the outcome.
 
+    The agent's own wall time starts when it gets its turn to run (see Guests): a guest queued behind others
+    loses none of it. Until then only `caller_deadline`, which also bounds the agent's own, runs.
     Never raises for guest misbehaviour: every way a guest can fail becomes the outcome's error.
     """
     start = time.monotonic()
     guests = invocation.guests
+    invocation.deadline = caller_deadline
     box: list[Outcome] = []
     done = threading.Event()
 
     def job() -> None:
         sandbox: list[Sandbox] = []
         try:
-            box.append(_run(take, sandbox, invocation, config_json, deadline, start))
+            box.append(_run(take, sandbox, invocation, config_json, caller_deadline, start))
         finally:
             with guests.lock:
                 done.set()
@@ -160,9 +165,10 @@ def invoke(take: Callable[[], Sandbox], invocation: Invocation, config_json: str
                 used.close()
 
     guests.workers.submit(job)
-    if not done.wait(max(0.0, deadline - time.monotonic()) + WATCHDOG_GRACE_S):
-        # The guest is blocked inside a WASI call (sleep, poll) that epoch deadlines cannot interrupt:
-        # stop waiting for it. Its thread ends by itself once the call returns, at the next epoch check.
+    started = invocation.started.wait(max(0.0, caller_deadline - time.monotonic()) + WATCHDOG_GRACE_S)
+    if not started or not done.wait(max(0.0, invocation.deadline - time.monotonic()) + WATCHDOG_GRACE_S):
+        # The guest is blocked inside a WASI call (sleep, poll) that epoch deadlines cannot interrupt, or never
+        # got a turn: stop waiting for it. Its thread ends by itself once the call returns, at the next epoch check.
         with guests.lock:
             if not done.is_set():
                 invocation.abandoned = True
@@ -171,18 +177,23 @@ def invoke(take: Callable[[], Sandbox], invocation: Invocation, config_json: str
         return box[0]
     # A guest asleep in WASI uses no CPU: its permit goes back now, or a few sleepers would starve every chain.
     invocation.turn.give_back()
-    message = f"wall-time limit of {invocation.limits.wall_time_s:g} s exceeded (blocked in a host call)"
+    if started:
+        message = f"wall-time limit of {invocation.limits.wall_time_s:g} s exceeded (blocked in a host call)"
+    else:
+        message = "the caller's wall time ran out before the agent had a turn to run (every guest slot was busy)"
     return Outcome(None, Failure(ErrorKind.TIMEOUT, message), _ms_since(start), abandoned=True)
 
 
 def _run(
-    take: Callable[[], Sandbox], used: list[Sandbox], invocation: Invocation, config_json: str, deadline: float, start: float
+    take: Callable[[], Sandbox], used: list[Sandbox], invocation: Invocation, config_json: str, caller_deadline: float, start: float
 ) -> Outcome:
     limits = invocation.limits
     sandbox = None
     fuel_used = None
     current.invocation = invocation
     invocation.turn.take()
+    deadline = invocation.deadline = min(time.monotonic() + limits.wall_time_s, caller_deadline)
+    invocation.started.set()
     try:
         if invocation.abandoned:  # its deadline passed while it waited for a turn: never start it
             raise _Abandoned
