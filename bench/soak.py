@@ -1,6 +1,7 @@
 """Soak: many chains, a tenth of them hostile, on the local backend and on Ray; nothing lost, nothing leaks.
 
-Checks, per backend: every task has exactly one line; every good answer is right; every hostile task ends
+First it measures how late a 0.5 s helper's deadline fires beside chains making the heaviest host calls
+their limits allow. Then checks, per backend: every task has exactly one line; every good answer is right; every hostile task ends
 with its own error (or `timeout`, which an overloaded machine may turn any limit into); host RSS is flat
 after warm-up (the slope is reported, in MB per 1000 chains); temp entries are back to where they were.
 Writes bench/results/soak.json and exits 1 if a check fails.
@@ -123,6 +124,34 @@ def soak(dist: Path, backend: Local | Ray, count: int) -> dict:
     }
 
 
+def deadlines(dist: Path, rounds: int) -> dict:
+    """How late a 0.5 s helper's deadline fires alone, and beside two chains making the heaviest host calls allowed."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from wasm_agents import Runner
+
+    def helper_loops() -> list[float]:
+        durations = []
+        for _ in range(rounds):
+            start = time.perf_counter()
+            runner.run({"kind": "helper", "abuse": "loop"})
+            durations.append(round(time.perf_counter() - start, 3))
+        return durations
+
+    with Runner(dist) as runner, ThreadPoolExecutor(2) as pool:
+        alone = helper_loops()
+        heavy = [pool.submit(runner.run, {"kind": "heavy-calls", "seconds": 0.6 * rounds + 1}) for _ in range(2)]
+        time.sleep(0.5)
+        beside = helper_loops()
+        calls = sum(future.result().result or 0 for future in heavy)
+    return {
+        "helper_wall_time_s": 0.5,
+        "alone_s": {"median": statistics.median(alone), "max": max(alone)},
+        "beside_heavy_host_calls_s": {"median": statistics.median(beside), "max": max(beside)},
+        "heavy_host_calls": calls,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--chains", type=int, default=10_000)
@@ -133,7 +162,8 @@ def main() -> None:
     try:
         project = Path(shutil.copytree(PROJECT, work / "soak"))
         dist = build(project).dist
-        out = {}
+        out = {"deadlines": deadlines(dist, 10)}
+        print("deadlines", json.dumps(out["deadlines"]), flush=True)
         for name in args.backends.split(","):
             backend = Local(concurrency=args.concurrency) if name == "local" else Ray()
             out[name] = soak(dist, backend, args.chains)
@@ -142,7 +172,7 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "soak.json").write_text(json.dumps(out, indent=2) + "\n")
-    failed = any(r["lost"] or r["duplicated"] or r["problem_count"] or r["temp_entries_left"] for r in out.values())
+    failed = any(r["lost"] or r["duplicated"] or r["problem_count"] or r["temp_entries_left"] for key, r in out.items() if key != "deadlines")
     sys.stdout.flush()
     os._exit(1 if failed else 0)  # wasmtime's runtime threads can abort the process during interpreter teardown
 

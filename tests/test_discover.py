@@ -101,7 +101,7 @@ SHARED_TABLES = [
     ("limits", "memory_mb", 99999, "limits.memory_mb: expected an integer from 1 to 4096, got 99999"),
     ("limits", "wall_time_s", 0, "limits.wall_time_s: expected a number of seconds more than 0 and at most 86400, got 0"),
     ("limits", "fuel", "lots", "limits.fuel: expected an integer from 1 to 9223372036854775807, got 'lots'"),
-    ("limits", "memory", 5, "limits: unknown key 'memory' (allowed: fuel, json_depth, memory_mb, output_bytes, payload_bytes, result_bytes, wall_time_s)"),
+    ("limits", "memory", 5, "limits: unknown key 'memory' (allowed: fuel, json_depth, json_items, memory_mb, output_bytes, payload_bytes, result_bytes, wall_time_s)"),
     ("chain", "max_depth", 0, "chain.max_depth: expected an integer from 1 to 1000, got 0"),
     ("chain", "order", "agent", "chain.order: expected a list of agent names, got 'agent'"),
     ("chain", "order", ["agent", "X"], "chain.order[1]: expected an agent name (lowercase letters, digits and single dashes), got 'X'"),

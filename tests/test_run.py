@@ -328,7 +328,7 @@ def test_a_result_over_the_agents_limit_is_refused_before_it_is_decoded(testbed_
     # The testbed root has 64 MiB: an eighth of it, 8 MiB, is its result limit.
     error = run_error(testbed_runner, {"op": "exec", "code": "result = [[]] * 3_000_000"})
     assert error["message"] == (
-        "result refused: 12000000 bytes, more than the limit of 8388608 (raise [limits] result_bytes in agent.toml)"
+        "result refused: 12000000 bytes, more than the limit of 8388608 ([limits] result_bytes in agent.toml)"
     )
 
 
@@ -343,6 +343,22 @@ except Err as refusal:
 """
     refusal = json.loads(run_code(testbed_runner, code))
     assert refusal == {"type": "BadRequest", "message": "agent 'agent' sent a malformed delegation: not strict JSON: NaN is not JSON"}
+
+
+def test_values_are_counted_before_anything_is_decoded(testbed_runner):
+    # 400 000 small numbers are 1.2 MB of JSON, under the byte limits, but past the default of 250 000 values.
+    error = run_error(testbed_runner, {"op": "exec", "code": "result = [0] * 400_000"})
+    assert error["message"] == "result refused: about 400001 values, more than the limit of 250000 ([limits] json_items in agent.toml)"
+    code = """
+import wit_world
+from componentize_py_types import Err
+try:
+    wit_world.host_call("delegate", '{"task": [' + '"a,b[c{",' * 300_000 + '0], "to": "echo"}')
+except Err as refusal:
+    result = refusal.value
+"""
+    # Commas and brackets inside strings are not values: counted as 900 000 more, they would be 1 200 004.
+    assert "about 300004 values" in json.loads(run_code(testbed_runner, code))["message"]
 
 
 def test_limits_of_json_are_per_agent_with_defaults_from_memory():

@@ -226,12 +226,13 @@ class Runner:
             message = f"agent '{frame.agent}' is past its wall-time limit: no time left to delegate"
             return False, _refusal(Failure(ErrorKind.TIMEOUT, message))
         try:
-            request = guest_json.loads(payload, max_bytes=limits.payload_limit, max_depth=limits.json_depth)
+            request = guest_json.loads(payload, max_bytes=limits.payload_limit, max_depth=limits.json_depth, max_items=limits.json_items)
             task, to = request["task"], request.get("to")
             if to is not None and not isinstance(to, str):
                 raise TypeError("'to' must be an agent name")
         except (ValueError, KeyError, TypeError) as error:
-            return False, _refusal(Failure(ErrorKind.BAD_REQUEST, f"agent '{frame.agent}' sent a malformed delegation: {error}"))
+            hint = error.hint("payload_bytes") if isinstance(error, guest_json.Refused) else ""
+            return False, _refusal(Failure(ErrorKind.BAD_REQUEST, f"agent '{frame.agent}' sent a malformed delegation: {error}{hint}"))
         try:
             with chain.lock:
                 hops_started = len(chain.hops) + len(frame.stack)

@@ -23,6 +23,7 @@ MAX_MEMORY_MB = 4096  # wasm32 linear memory cannot exceed 4 GiB
 MAX_WALL_TIME_S = 24 * 3600.0
 DEFAULT_JSON_BYTES = 16 * MIB
 DEFAULT_JSON_DEPTH = 100
+DEFAULT_JSON_ITEMS = 250_000  # decoding holds the GIL ~0.25 s per million values: this bounds it to ~60 ms
 MAX_JSON_BYTES = 1 << 30
 
 _T = TypeVar("_T")
@@ -54,8 +55,8 @@ class Limits(Schema):
     """What one invocation of an agent may consume before it is stopped: [limits] of agent.toml, "limits" in manifest.json.
 
     The JSON an agent returns (result_bytes) and sends in one delegation (payload_bytes) is refused past its size
-    before the host decodes it; unset, each is an eighth of memory_mb, at most 16 MiB. Decoding builds at most
-    ~25 bytes of host objects per byte, so one invocation's JSON costs the host at most ~3 times memory_mb.
+    before the host decodes it; unset, each is an eighth of memory_mb, at most 16 MiB. Its values are counted
+    before decoding too (json_items), which bounds the host's objects (~80 bytes a value) and time.
     """
 
     memory_mb: integer_from(1, MAX_MEMORY_MB) = 256
@@ -65,6 +66,7 @@ class Limits(Schema):
     result_bytes: integer_from(1, MAX_JSON_BYTES) | None = None
     payload_bytes: integer_from(1, MAX_JSON_BYTES) | None = None
     json_depth: integer_from(1, 500) = DEFAULT_JSON_DEPTH  # arrays and objects within each other, in results and payloads
+    json_items: integer_from(1, 100_000_000) = DEFAULT_JSON_ITEMS  # values in one result, payload or log record
 
     @property
     def result_limit(self) -> int:
@@ -182,8 +184,9 @@ def _agent_to_json(spec: AgentSpec) -> dict[str, Any]:
     for optional in ("fuel", "result_bytes", "payload_bytes"):
         if (value := getattr(spec.limits, optional)) is not None:
             data["limits"][optional] = value
-    if spec.limits.json_depth != DEFAULT_JSON_DEPTH:
-        data["limits"]["json_depth"] = spec.limits.json_depth
+    for name, default in (("json_depth", DEFAULT_JSON_DEPTH), ("json_items", DEFAULT_JSON_ITEMS)):
+        if (value := getattr(spec.limits, name)) != default:
+            data["limits"][name] = value
     if spec.may_delegate_to is not None:
         data["may_delegate_to"] = list(spec.may_delegate_to)
     if spec.data_dir is not None:

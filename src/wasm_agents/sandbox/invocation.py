@@ -111,7 +111,7 @@ class Invocation:
         if self.abandoned:
             return
         try:
-            fields = guest_json.loads(record, max_bytes=self.limits.output_bytes, max_depth=self.limits.json_depth)
+            fields = guest_json.loads(record, max_bytes=self.limits.output_bytes, max_depth=self.limits.json_depth, max_items=self.limits.json_items)
         except guest_json.Refused:
             fields = {"message": record}
         if not isinstance(fields, dict):
@@ -223,7 +223,7 @@ def _run(
     result = None
     if result_json is not None:  # checked after the guest's turn: decoding is the host's work, not the guest's
         try:
-            result = guest_json.loads(result_json, max_bytes=limits.result_limit, max_depth=limits.json_depth)
+            result = guest_json.loads(result_json, max_bytes=limits.result_limit, max_depth=limits.json_depth, max_items=limits.json_items)
         except guest_json.Refused as refused:
             result_json, error = None, _refused_result(refused)
     return Outcome(result_json, error, _ms_since(start), result=result, fuel_used=fuel_used)
@@ -238,7 +238,7 @@ def _guest_error(answer: Any, invocation: Invocation) -> Failure | None:
     if answer.tag == "ok":
         return None
     try:
-        error = guest_json.loads(answer.payload, max_bytes=MAX_ERROR_REPORT_BYTES, max_depth=limits.json_depth)
+        error = guest_json.loads(answer.payload, max_bytes=MAX_ERROR_REPORT_BYTES, max_depth=limits.json_depth, max_items=limits.json_items)
         if not isinstance(error, dict):
             raise guest_json.Refused("not an object")
     except guest_json.Refused as refused:
@@ -255,8 +255,7 @@ def _guest_error(answer: Any, invocation: Invocation) -> Failure | None:
 def _refused_result(refused: guest_json.Refused) -> Failure:
     if refused.undecodable:
         return Failure(ErrorKind.NOT_SERIALIZABLE, "result nested too deeply to decode")
-    setting = {"bytes": " (raise [limits] result_bytes in agent.toml)", "depth": " ([limits] json_depth in agent.toml)"}
-    return Failure(ErrorKind.NOT_SERIALIZABLE, f"result refused: {refused}{setting.get(refused.limit, '')}")
+    return Failure(ErrorKind.NOT_SERIALIZABLE, f"result refused: {refused}{refused.hint('result_bytes')}")
 
 
 def _clipped(text: str, most: int) -> str:

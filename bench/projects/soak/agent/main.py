@@ -45,6 +45,19 @@ class Soak:
                 path += "/d"
                 os.mkdir(path)
             return "written"
+        if kind == "heavy-calls":  # the host's own work: the largest requests it still decodes, for `seconds`
+            import time
+
+            from componentize_py_types import Err
+
+            shapes = ['{"task": [' + "[]," * 249_990 + '[]], "to": "ghost"}', '{"task": "' + "x" * (15 << 20) + '", "to": "ghost"}']
+            calls, end = 0, time.monotonic() + self.task["seconds"]
+            while time.monotonic() < end:
+                try:
+                    wit_world.host_call("delegate", shapes[calls % 2])
+                except Err:
+                    calls += 1
+            return calls
         raise ValueError(f"unknown kind {kind!r}")
 
 
