@@ -3,6 +3,7 @@
 import io
 import json
 import socket
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -257,7 +258,7 @@ result = {"lookups": lookups, "process_time": [start, time.process_time()]}
 def test_a_deep_tree_left_in_scratch_is_removed_after_the_invocation(testbed_runner):
     from wasm_agents.sandbox.scratch import _process_folder
 
-    depth = testbed_runner.run({"op": "to", "target": "echo", "inner": {"op": "deep-scratch", "depth": 3000}}).result
+    depth = testbed_runner.run({"op": "to", "target": "echo", "inner": {"op": "deep-scratch", "depth": 1500}}).result
     assert depth >= 1000
     deadline = time.monotonic() + 30  # removed on the invocation's thread, once the chain has its answer
     while any((folder / "d").exists() for folder in _process_folder().iterdir()) and time.monotonic() < deadline:
@@ -379,3 +380,42 @@ def test_an_agent_queued_behind_others_loses_none_of_its_wall_time(testbed_dist)
         assert [sleeper.result().result for sleeper in sleepers] == ["slept"] * 3
         result = queued.result()
         assert result.ok and result.result == 6, result.error
+
+
+def echo_code(runner, code):
+    return runner.run({"op": "to", "target": "echo", "inner": {"op": "exec", "code": code}})
+
+
+@pytest.mark.parametrize("abuse, code", [
+    ("100 MiB written", "f = open('/scratch/big', 'wb')\nfor _ in range(100):\n    f.write(b'x' * (1 << 20))\nf.close()\nresult = 'wrote'"),
+    ("a 1 TiB sparse file", "f = open('/scratch/sparse', 'wb')\nf.seek(1 << 40)\nf.write(b'x')\nf.close()\nresult = 'wrote'"),
+    ("a deleted file still open", "import os\nf = open('/scratch/gone', 'wb')\nos.unlink('/scratch/gone')\nfor _ in range(40):\n    f.write(b'x' * (1 << 20))\nresult = 'wrote'"),
+    ("2500 empty files", "for i in range(2500):\n    open(f'/scratch/{i}', 'w').close()\nresult = 'wrote'"),
+])
+def test_scratch_is_kept_within_its_quota(testbed_runner, abuse, code):
+    # The echo agent's scratch_mb is 8: whatever way it goes past it, its invocation fails, saying which setting.
+    result = echo_code(testbed_runner, code)
+    assert result.error == {"type": "scratch", "message": "scratch limit of 8 MiB exceeded ([files] scratch_mb in agent.toml)", "agent": "echo"}, abuse
+    assert echo_code(testbed_runner, "open('/scratch/small', 'wb').write(b'x' * (1 << 20))\nresult = 'ok'").result == "ok"
+
+
+def test_a_guest_past_its_scratch_quota_holds_no_more_disk_than_one_poll_allows(testbed_runner):
+    # It keeps writing after its quota is passed: its files are emptied at every poll, so the disk stays free.
+    from wasm_agents.sandbox.scratch import _process_folder, usage
+
+    peak = []
+
+    def watch_disk():
+        while not done.is_set():
+            peak.append(max([usage(str(folder), 1 << 40) for folder in _process_folder().iterdir()] or [0]))
+            time.sleep(0.005)
+
+    done = threading.Event()
+    watcher = threading.Thread(target=watch_disk)
+    watcher.start()
+    code = "import time\nf = open('/scratch/big', 'wb')\nend = time.monotonic() + 1\nwhile time.monotonic() < end:\n    f.write(b'x' * (1 << 20))\nresult = 'wrote'"
+    result = echo_code(testbed_runner, code)
+    done.set()
+    watcher.join()
+    assert result.error["type"] == "scratch"
+    assert max(peak) < 256 << 20  # a second of writing at full speed would be gigabytes

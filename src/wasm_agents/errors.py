@@ -51,6 +51,7 @@ class ErrorKind(StrEnum):
     FUEL = "fuel"
     OUTPUT = "output"
     STACK = "stack"
+    SCRATCH = "scratch"
     # The sandbox ended in another way than a result or a Python exception.
     EXIT = "Exit"
     TRAP = "Trap"

@@ -161,7 +161,7 @@ class Runner:
         fuel = spec.limits.fuel is not None
         path, entry = self.dist.component(name)
         component = load_component(self.engines.engine(fuel), path, entry.sha256, fuel)
-        return SandboxMaker(self.engines, component, spec.limits, Mounts.of(self.dist.agent_folders(name), spec.scratch))
+        return SandboxMaker(self.engines, component, spec.limits, Mounts.of(self.dist.agent_folders(name), spec.scratch_mb if spec.scratch else None))
 
     def _invoke(self, chain: _Chain, name: str, task_json: str, parent: _Frame | None) -> tuple[Outcome, Failure | None]:
         """Run agent `name` once; return its outcome and, if it failed, the failure where that started."""

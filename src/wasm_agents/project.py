@@ -23,6 +23,7 @@ MAX_MEMORY_MB = 4096  # wasm32 linear memory cannot exceed 4 GiB
 MAX_WALL_TIME_S = 24 * 3600.0
 DEFAULT_JSON_BYTES = 16 * MIB
 DEFAULT_JSON_DEPTH = 100
+DEFAULT_SCRATCH_MB = 64
 DEFAULT_JSON_ITEMS = 250_000  # decoding holds the GIL ~0.25 s per million values: this bounds it to ~60 ms
 MAX_JSON_BYTES = 1 << 30
 
@@ -45,6 +46,7 @@ _NonEmpty = Annotated[str, msgspec.Meta(min_length=1, description="a non-empty s
 _Seconds = Annotated[float, msgspec.Meta(gt=0, le=MAX_WALL_TIME_S, description=f"a number of seconds more than 0 and at most {MAX_WALL_TIME_S:g}")]
 _AgentName = Annotated[str, msgspec.Meta(pattern=NAME_PATTERN.pattern, description="an agent name (lowercase letters, digits and single dashes)")]
 Names = Annotated[tuple[_AgentName, ...], msgspec.Meta(description="a list of agent names")]
+ScratchMb = integer_from(1, 1 << 20)
 
 
 class Schema(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -90,6 +92,7 @@ class AgentSpec:
     data_dir: str | None = None  # relative to the agent folder; mounted read-only at /data
     scratch: bool = False  # a private, writable /scratch, fresh for every invocation
     settings: dict[str, Any] = field(default_factory=dict)
+    scratch_mb: int = DEFAULT_SCRATCH_MB  # what /scratch may hold, files and folders counted
 
 
 class ChainPolicy(Schema):
@@ -110,6 +113,7 @@ class _AgentJson(Schema):
     data_dir: _NonEmpty | None = None
     scratch: bool = False
     settings: dict[str, Any] = {}
+    scratch_mb: ScratchMb = DEFAULT_SCRATCH_MB
 
 
 class _ProjectJson(Schema):
@@ -187,6 +191,8 @@ def _agent_to_json(spec: AgentSpec) -> dict[str, Any]:
     for name, default in (("json_depth", DEFAULT_JSON_DEPTH), ("json_items", DEFAULT_JSON_ITEMS)):
         if (value := getattr(spec.limits, name)) != default:
             data["limits"][name] = value
+    if spec.scratch_mb != DEFAULT_SCRATCH_MB:
+        data["scratch_mb"] = spec.scratch_mb
     if spec.may_delegate_to is not None:
         data["may_delegate_to"] = list(spec.may_delegate_to)
     if spec.data_dir is not None:

@@ -9,7 +9,20 @@ from typing import Annotated, Any
 import msgspec
 
 from wasm_agents.errors import ProjectError
-from wasm_agents.project import ROOT_AGENT, AgentSpec, ChainPolicy, Limits, Names, Project, Schema, build_project, check_name, convert
+from wasm_agents.project import (
+    DEFAULT_SCRATCH_MB,
+    ROOT_AGENT,
+    AgentSpec,
+    ChainPolicy,
+    Limits,
+    Names,
+    Project,
+    Schema,
+    ScratchMb,
+    build_project,
+    check_name,
+    convert,
+)
 
 PROJECT_FILE = "wasm-agents.toml"
 AGENT_FILE = "agent.toml"
@@ -26,6 +39,7 @@ class _Files(Schema):
 
     data: Annotated[str, msgspec.Meta(description="a relative folder inside the agent folder")] | None = None
     scratch: bool = False
+    scratch_mb: ScratchMb = DEFAULT_SCRATCH_MB
 
 
 class _AgentToml(Schema):
@@ -83,7 +97,10 @@ def read_agent(root: Path, folder: Path) -> AgentSpec:
     shown = f"{folder.name}/{AGENT_FILE}"
     config = convert(_read_toml(folder / AGENT_FILE, shown), _AgentToml, shown)
     data_dir = None if config.files.data is None else _check_data_dir(folder, config.files.data, f"{shown}: files.data")
-    return AgentSpec(name, folder.name, config.limits, config.delegation.allow, data_dir, config.files.scratch, config.settings)
+    return AgentSpec(
+        name, folder.name, config.limits, config.delegation.allow, data_dir, config.files.scratch, config.settings,
+        scratch_mb=config.files.scratch_mb,
+    )
 
 
 def check_inside(root: Path, folder: Path) -> None:

@@ -8,17 +8,19 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from wasmtime import ExitTrap, Trap, WasmtimeError
 from wasmtime.component import Variant
 
 from wasm_agents.errors import HOST_ONLY, ErrorKind, Failure
-from wasm_agents.project import Limits
+from wasm_agents.project import MIB, Limits
 from wasm_agents.sandbox import guest_json
 from wasm_agents.sandbox.engine import EPOCH_TICK_S, current
 from wasm_agents.sandbox.guests import Guests, process_guests
 from wasm_agents.sandbox.pool import Sandbox
+from wasm_agents.sandbox.scratch import unwatch, watch
 
 # A guest's error report, and the parts of it that results and events carry.
 MAX_ERROR_REPORT_BYTES = 16 << 20
@@ -189,6 +191,7 @@ def _run(
 ) -> Outcome:
     limits = invocation.limits
     sandbox = None
+    quota = None
     fuel_used = None
     current.invocation = invocation
     invocation.turn.take()
@@ -199,6 +202,8 @@ def _run(
             raise _Abandoned
         sandbox = take()
         used.append(sandbox)
+        if sandbox.scratch:
+            quota = watch(Path(sandbox.scratch), sandbox.scratch_bytes)
         sandbox.output.to = invocation.output
         store = sandbox.store
         if limits.fuel is not None:
@@ -218,6 +223,12 @@ def _run(
         invocation.turn.give_back()
         current.invocation = None
         invocation.flush_output()
+        if quota is not None:
+            unwatch(quota)  # and measured once more: the guest may have written since the last poll
+    if quota is not None and quota.exceeded:  # whatever else happened, this is why
+        result_json, error = None, Failure(
+            ErrorKind.SCRATCH, f"scratch limit of {quota.limit // MIB} MiB exceeded ([files] scratch_mb in agent.toml)"
+        )
     if sandbox is not None and limits.fuel is not None:
         fuel_used = limits.fuel - sandbox.store.get_fuel()
     result = None

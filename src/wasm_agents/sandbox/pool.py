@@ -44,6 +44,7 @@ class Sandbox:
     run: Func
     output: GuestOutput
     scratch: str | None
+    scratch_bytes: int = 0  # what the scratch folder may hold
 
     def close(self) -> None:
         """Drop the store (and the instance with it) and remove the scratch folder."""
@@ -54,20 +55,20 @@ class Sandbox:
 
 @dataclass(frozen=True)
 class Mounts:
-    """Host folders an agent may see: read-only folders as (guest path, host folder), and whether it gets a scratch dir."""
+    """Host folders an agent may see: read-only folders as (guest path, host folder), and the MiB of its scratch folder, if it has one."""
 
     read_only: tuple[tuple[str, str], ...] = ()
-    scratch: bool = False
+    scratch_mb: int | None = None
 
     @classmethod
-    def of(cls, folders: AgentFolders, scratch: bool) -> "Mounts":
+    def of(cls, folders: AgentFolders, scratch_mb: int | None) -> "Mounts":
         """The folders an agent's fresh instances see, read-only: the paths its snapshot imported from, and /data."""
         mounted = {STDLIB_MOUNT: folders.stdlib, SANDBOX_MOUNT: folders.sandbox, CODE_MOUNT: folders.code, DEPS_MOUNT: folders.deps}
         if folders.data is not None:
             mounted[DATA_MOUNT] = folders.data
         # A folder without files is still mounted, empty: the snapshot's sys.path names it, the agent its /data.
         empty = cache_dir("empty")
-        return cls(read_only=tuple((guest, str(host if host.is_dir() else empty)) for guest, host in mounted.items()), scratch=scratch)
+        return cls(read_only=tuple((guest, str(host if host.is_dir() else empty)) for guest, host in mounted.items()), scratch_mb=scratch_mb)
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,7 @@ class SandboxMaker:
         fuel = self.limits.fuel is not None
         store = Store(self.engines.engine(fuel))
         output = GuestOutput()
-        scratch = str(new_scratch()) if self.mounts.scratch else None
+        scratch = str(new_scratch()) if self.mounts.scratch_mb else None
         try:
             store.set_wasi(wasi_config(output, self.mounts.read_only, scratch))
             store.set_limits(memory_size=self.limits.memory_mb * MIB)
@@ -98,7 +99,7 @@ class SandboxMaker:
             if scratch:
                 remove_tree(Path(scratch))
             raise
-        return Sandbox(store=store, run=run, output=output, scratch=scratch)
+        return Sandbox(store=store, run=run, output=output, scratch=scratch, scratch_bytes=(self.mounts.scratch_mb or 0) * MIB)
 
 
 class WarmPool:

@@ -1,15 +1,24 @@
-"""Scratch folders: one private writable folder per fresh instance, and their removal, whatever a guest left in them.
+"""Scratch folders: one private writable folder per fresh instance, its quota, and its removal, whatever a guest left.
 
 Every scratch folder of a process lives under one folder of that process, removed when the process ends
 (the command line calls `remove_process_scratch` on its way out); one left by a process that was killed
 is removed by the next process that makes scratch folders.
+
+WASI gives no hook on a guest's writes, so a quota is kept by watching: every POLL_S the folders of running
+invocations are measured (apparent sizes, so sparse files count whole; a folder or file counts a block at
+least; files the guest deleted but still holds open count too). Past its quota, a folder is emptied and
+every file of it this process holds open is truncated, again at each poll until the invocation ends, and
+the invocation fails. A guest can go past its quota by what it writes within one poll.
 """
 
 import atexit
 import os
 import re
 import shutil
+import stat
 import tempfile
+import threading
+import time
 from contextlib import suppress
 from functools import cache
 from pathlib import Path
@@ -22,6 +31,82 @@ _DIRECTORY = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLL
 def new_scratch() -> Path:
     """Make an empty scratch folder for one instance."""
     return Path(tempfile.mkdtemp(dir=_process_folder()))
+
+
+POLL_S = 0.01
+ENTRY_BYTES = 4096  # what a file or folder costs at least: a block of the host's disk
+_OWN_FDS = Path("/proc/self/fd")  # Linux: the files this process (so every guest of it) holds open
+
+
+class Quota:
+    """One running invocation's scratch folder under watch: its limit in bytes, and whether it went past it."""
+
+    def __init__(self, folder: Path, limit: int) -> None:
+        self.folder = str(folder)
+        self.limit = limit
+        self.exceeded = False
+
+    def keep(self, open_files: list[tuple[str, str]]) -> None:
+        """Measure the folder; past the limit, mark it exceeded and give its space back (and so at every later call)."""
+        if self.exceeded or usage(self.folder, self.limit, open_files) > self.limit:
+            self.exceeded = True
+            _empty(self.folder, open_files)
+
+
+def watch(folder: Path, limit: int) -> Quota:
+    """Keep the scratch folder `folder` within `limit` bytes until `unwatch`."""
+    quota = Quota(folder, limit)
+    with _watching.lock:
+        _watching.quotas.add(quota)
+        if _watching.thread is None:
+            _watching.thread = threading.Thread(target=_keep_quotas, name="wasm-agents-scratch-quota", daemon=True)
+            _watching.thread.start()
+    return quota
+
+
+def unwatch(quota: Quota) -> None:
+    """Stop watching `quota`'s folder, measured a last time: its invocation has ended."""
+    with _watching.lock:
+        _watching.quotas.discard(quota)
+    quota.keep(_open_files())
+
+
+def usage(folder: str, stop_above: int, open_files: list[tuple[str, str]] | None = None) -> int:
+    """Bytes the scratch folder `folder` holds, counted up to a little past `stop_above` (see the module's docstring)."""
+    prefix = folder + "/"
+    total = sum(_size_of(link) for link, target in (open_files or []) if target.startswith(prefix) and target.endswith(" (deleted)"))
+    try:
+        current = os.open(folder, _DIRECTORY)
+    except OSError:
+        return total
+    todo: list[list[str]] = []  # per folder entered: its subfolders not entered yet
+    try:
+        subfolders, size = _scan(current)
+        total += size
+        todo.append(subfolders)
+        while todo and total <= stop_above:
+            if todo[-1]:
+                child = todo[-1].pop()
+                try:
+                    inner = os.open(child, _DIRECTORY, dir_fd=current)
+                except OSError:
+                    continue
+                os.close(current)
+                current = inner
+                subfolders, size = _scan(current)
+                total += size
+                todo.append(subfolders)
+            else:
+                todo.pop()
+                if todo:
+                    parent = os.open("..", _DIRECTORY, dir_fd=current)
+                    os.close(current)
+                    current = parent
+    except OSError:
+        pass
+    finally:
+        os.close(current)
+    return total
 
 
 def remove_process_scratch() -> None:
@@ -98,6 +183,88 @@ def _identity(name: str, folder: int) -> tuple[int, int]:
     except OSError:
         return (-1, -1)
     return st.st_dev, st.st_ino
+
+
+class _Watching:
+    def __init__(self) -> None:
+        self.quotas: set[Quota] = set()
+        self.lock = threading.Lock()
+        self.thread: threading.Thread | None = None
+
+
+_watching = _Watching()
+
+
+def _keep_quotas() -> None:
+    while True:
+        time.sleep(POLL_S)
+        with _watching.lock:
+            quotas = list(_watching.quotas)
+        if not quotas:
+            continue
+        open_files = _open_files()
+        for quota in quotas:
+            quota.keep(open_files)
+
+
+def _empty(folder: str, open_files: list[tuple[str, str]]) -> None:
+    """Remove what `folder` holds, and truncate every file of it still open: its disk space is given back now."""
+    with suppress(OSError), os.scandir(folder) as entries:
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                remove_tree(Path(entry.path))
+            else:
+                with suppress(OSError):
+                    os.unlink(entry.path)
+    prefix = folder + "/"
+    for link, target in open_files:
+        if not target.startswith(prefix):
+            continue
+        try:
+            # A descriptor of our own to the same file: it cannot turn into another file between the check and the truncation.
+            reopened = os.open(link, os.O_WRONLY)
+        except OSError:
+            continue  # a folder, or closed meanwhile
+        try:
+            if os.readlink(f"{_OWN_FDS}/{reopened}").startswith(prefix):
+                os.ftruncate(reopened, 0)
+        except OSError:
+            pass
+        finally:
+            os.close(reopened)
+
+
+def _open_files() -> list[tuple[str, str]]:
+    """Each file this process holds open, as its /proc link and the path it names; none where /proc has no fd folder."""
+    files = []
+    with suppress(OSError):
+        for name in os.listdir(_OWN_FDS):
+            with suppress(OSError):
+                files.append((f"{_OWN_FDS}/{name}", os.readlink(f"{_OWN_FDS}/{name}")))
+    return files
+
+
+def _size_of(link: str) -> int:
+    try:
+        st = os.stat(link)
+    except OSError:
+        return 0
+    return max(st.st_size, st.st_blocks * 512, ENTRY_BYTES)
+
+
+def _scan(folder: int) -> tuple[list[str], int]:
+    """The subfolders of the open folder `folder`, and the bytes of everything else in it."""
+    subfolders, size = [], 0
+    with suppress(OSError), os.scandir(folder) as entries:
+        for entry in entries:
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            size += max(st.st_size, st.st_blocks * 512, ENTRY_BYTES) if stat.S_ISREG(st.st_mode) else ENTRY_BYTES
+            if stat.S_ISDIR(st.st_mode):
+                subfolders.append(entry.name)
+    return subfolders, size
 
 
 @cache

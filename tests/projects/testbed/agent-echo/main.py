@@ -26,6 +26,10 @@ class Echo:
                 handle.write("written")
             with open("/scratch/note.txt") as handle:
                 return {"before": seen, "read": handle.read()}
+        if op == "exec":  # a snippet of agent code; it leaves its answer in `result`
+            scope = {}
+            exec(self.task["code"], scope)
+            return scope.get("result")
         if op == "deep-scratch":  # folders nested as deep as WASI lets a guest go
             path, depth = "/scratch", 0
             try:
