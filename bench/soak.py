@@ -146,8 +146,8 @@ def deadlines(dist: Path, rounds: int) -> dict:
         calls = sum(future.result().result or 0 for future in heavy)
     return {
         "helper_wall_time_s": 0.5,
-        "alone_s": {"median": statistics.median(alone), "max": max(alone)},
-        "beside_heavy_host_calls_s": {"median": statistics.median(beside), "max": max(beside)},
+        "alone_s": {"median": round(statistics.median(alone), 3), "max": max(alone)},
+        "beside_heavy_host_calls_s": {"median": round(statistics.median(beside), 3), "max": max(beside)},
         "heavy_host_calls": calls,
     }
 
