@@ -1,4 +1,4 @@
-// The seed's design, as a baseline: the example's two agents in Pyodide on Node.js.
+// The original design, as a baseline: the example's two agents in Pyodide on Node.js.
 // Each agent gets its own Pyodide interpreter (its isolation unit in that design); a JS-side
 // orchestrator routes the root agent's delegate() into the multiplier's interpreter.
 // Usage: node chain.mjs PYODIDE_DIR EXAMPLE_DIR WHEEL_DIR MODE [REPEAT]
