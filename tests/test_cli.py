@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -219,3 +220,24 @@ def test_one_result_the_host_refuses_costs_only_its_own_line(testbed_dist, tmp_p
     assert [(line["index"], line["ok"]) for line in lines] == [(0, False), (1, False), (2, True)]
     assert "an integer of more than 4300 digits" in lines[0]["error"]["message"]
     assert "nested more than 100 deep" in lines[1]["error"]["message"] and lines[2]["result"] == 2
+
+
+def test_run_on_a_project_folder_points_at_its_dist(example_project):
+    done = wasm_agents("run", str(example_project), "--task", "{}")
+    assert done.returncode == 2 and f"this is a project folder, not a dist; did you mean {example_project / 'dist'}?" in done.stderr
+
+
+def test_tasks_from_stdin_and_results_as_they_finish(testbed_dist):
+    tasks = [{"id": "slow", "op": "sleep", "seconds": 1}, {"id": "fast", "op": "add", "a": 1, "b": 1}]
+    stdin = "".join(json.dumps(task) + "\n" for task in tasks)
+    args = ("run", str(testbed_dist), "--task-file", "-", "-j", "2", "--log-level", "error")
+    ordered = wasm_agents(*args, input=stdin)
+    assert [line["id"] for line in result_lines(ordered.stdout)] == ["slow", "fast"]
+    unordered = wasm_agents(*args, "--unordered", input=stdin)
+    assert [line["id"] for line in result_lines(unordered.stdout)] == ["fast", "slow"]
+
+
+def test_inspect_tables_wrap_rather_than_cut_at_80_columns(example_dist):
+    done = wasm_agents("inspect", str(example_dist), env={**os.environ, "COLUMNS": "80"})
+    assert done.returncode == 0 and "…" not in done.stdout  # rich cuts a cell with an ellipsis; folded, it is whole
+    assert max(len(line) for line in done.stdout.splitlines()) <= 80

@@ -419,3 +419,20 @@ def test_a_guest_past_its_scratch_quota_holds_no_more_disk_than_one_poll_allows(
     watcher.join()
     assert result.error["type"] == "scratch"
     assert max(peak) < 256 << 20  # a second of writing at full speed would be gigabytes
+
+
+def test_guest_logging_records_keep_their_level(watched):
+    runner, stream = watched
+    code = """
+import logging
+logging.getLogger("parser").warning("careful: %d rows skipped", 3)
+logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+logging.getLogger("parser").info("parsed")
+logging.getLogger("parser").error("failed once")
+result = "logged"
+"""
+    mark = len(stream.getvalue())
+    assert runner.run({"op": "exec", "code": code}).result == "logged"
+    logs = [(e["severity_text"], e["body"]) for e in events_of(stream, mark) if e["event.name"] == "agent.log"]
+    assert logs == [("WARNING", "careful: 3 rows skipped"), ("INFO", "parser: parsed"), ("ERROR", "parser: failed once")]
+    assert not [e for e in events_of(stream, mark) if e["event.name"] == "agent.stderr"]

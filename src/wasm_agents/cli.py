@@ -159,7 +159,7 @@ def inspect(dist: Path, as_json: bool, trusted_keys: tuple[Path, ...]) -> None:
     console = Console()
     agents = Table(title=f"Agents (chain: {' -> '.join(description['chain']['order'])})")
     for column in ("agent", "folder", "limits", "may delegate to", "dependencies", "component"):
-        agents.add_column(column)
+        agents.add_column(column, overflow="fold")  # wrapped, never cut: a hash or version must be read whole
     for name, agent in description["agents"].items():
         limits = agent["limits"]
         agents.add_row(
@@ -173,7 +173,7 @@ def inspect(dist: Path, as_json: bool, trusted_keys: tuple[Path, ...]) -> None:
     console.print(agents)
     files = Table(title="Files")
     for column in ("file", "size", "sha256"):
-        files.add_column(column)
+        files.add_column(column, overflow="fold")
     for path, entry in description["files"].items():
         files.add_row(path, f"{entry['size']:,}", entry["sha256"])
     console.print(files)
@@ -196,7 +196,7 @@ def new(name: str, project: Path) -> None:
 @cli.command()
 @click.argument("dist", type=click.Path(path_type=Path))
 @click.option("--task", "task_text", help="One task as JSON.")
-@click.option("--task-file", type=click.Path(path_type=Path), help="Tasks as JSON lines, one per line.")
+@click.option("--task-file", type=click.Path(path_type=Path), help="Tasks as JSON lines, one per line; - reads them from stdin.")
 @click.option("--concurrency", "-j", type=click.IntRange(1, 1024), default=1, show_default=True, help="Chains run at once.")
 @click.option("--events", "events_path", type=click.Path(path_type=Path), help="Write events to FILE instead of stderr.")
 @click.option("--log-level", type=click.Choice(list(LEVELS)), default="info", show_default=True)
@@ -207,16 +207,19 @@ def new(name: str, project: Path) -> None:
 @click.option("--retries", type=click.IntRange(0, 100), default=2, show_default=True, help="With --backend ray: retries of a task whose worker died.")
 @click.option("--output", "output_path", type=click.Path(path_type=Path), help="Also append each result to FILE as soon as it finishes (made durable line by line).")
 @click.option("--resume", is_flag=True, help="With --output: keep the results FILE holds and run only the tasks without one.")
+@click.option("--unordered", is_flag=True, help="Print each result as soon as it finishes, not in task order.")
 def run(
     dist: Path, task_text: str | None, task_file: Path | None, concurrency: int, events_path: Path | None, log_level: str,
     trusted_keys: tuple[Path, ...], backend: str, ray_address: str | None, ray_workers: int | None, retries: int,
-    output_path: Path | None, resume: bool,
+    output_path: Path | None, resume: bool, unordered: bool,
 ) -> None:
     """Verify DIST (and its signature if keys are trusted), then run each task through its agent chain; one JSON result per task on stdout."""
     from wasm_agents.artifacts import trust_policy
     from wasm_agents.backends import Local, Ray, run_tasks
     from wasm_agents.journal import Journal
 
+    if (dist / "agent").is_dir() and not (dist / "manifest.json").exists():
+        raise WasmAgentsError(f"{dist}: this is a project folder, not a dist; did you mean {dist / 'dist'}? (build it with: wasm-agents build {dist})")
     tasks = _read_tasks(task_text, task_file)
     if resume and output_path is None:
         raise WasmAgentsError("--resume needs --output FILE: the results file to resume")
@@ -234,7 +237,7 @@ def run(
             lines = run_tasks(dist, tasks, options, events=Events(stream, log_level), trust=trust, indexes=todo)
         except ModuleNotFoundError as missing:
             raise WasmAgentsError(f"--backend {backend}: {missing.name} is not installed (pip install 'wasm-agents[{backend}]')") from None
-        # stdout gets the lines in task order; the journal gets each as soon as it finishes.
+        # stdout gets the lines in task order (or as they finish, --unordered); the journal gets each as soon as it finishes.
         finished: dict[int, str] = {}
         printed = 0
         try:
@@ -243,7 +246,9 @@ def run(
                 if journal:
                     journal.append(text)
                 failed |= not line["ok"]
-                while printed < len(todo) and todo[printed] in finished:
+                if unordered:
+                    results.write(finished.pop(line["index"]) + "\n")
+                while not unordered and printed < len(todo) and todo[printed] in finished:
                     results.write(finished.pop(todo[printed]) + "\n")
                     printed += 1
                 results.flush()
@@ -287,9 +292,11 @@ def _read_tasks(task_text: str | None, task_file: Path | None) -> list[Any]:
         except ValueError as error:
             raise WasmAgentsError(f"--task: not valid JSON: {error}") from None
     try:
-        lines = task_file.read_text(encoding="utf-8").splitlines()
+        text = sys.stdin.buffer.read().decode("utf-8") if str(task_file) == "-" else task_file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise WasmAgentsError(f"{task_file}: cannot read tasks: {error}") from None
+    task_file = "stdin" if str(task_file) == "-" else task_file
+    lines = text.splitlines()
     tasks = []
     for number, line in enumerate(lines, 1):
         if line.strip():

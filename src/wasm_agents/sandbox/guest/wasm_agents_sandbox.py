@@ -12,6 +12,7 @@ load native code or open a TLS connection.
 import _thread
 import errno
 import hashlib
+import json
 import os
 import sys
 import time
@@ -86,8 +87,34 @@ def _no_name_resolution(socket) -> None:
         setattr(socket, name, refuse)
 
 
+def _records_as_events(logging) -> None:
+    """Log records that would go to stderr go to the host as the agent's log events instead, at their own level:
+    those no handler takes (Python's last resort), and those of basicConfig() without a stream or file."""
+
+    class HostHandler(logging.Handler):
+        def emit(self, record) -> None:
+            try:
+                message = self.format(record)
+            except Exception:  # noqa: BLE001 - as logging's own handlers do
+                self.handleError(record)
+                return
+            level = "error" if record.levelno >= logging.ERROR else "warning" if record.levelno >= logging.WARNING else "info" if record.levelno >= logging.INFO else "debug"
+            wit_world.log(level, json.dumps({"message": message, "logger": record.name}))
+
+    logging.lastResort = HostHandler(logging.WARNING)
+    configure = logging.basicConfig
+
+    def basic_config(**kwargs) -> None:
+        if not {"stream", "filename", "handlers"} & kwargs.keys():
+            kwargs["handlers"] = [HostHandler()]
+        configure(**kwargs)
+
+    logging.basicConfig = basic_config
+
+
 # Stdlib modules changed as they are first imported: patched then, they cost no snapshot memory until used.
 PATCHES = {
+    "logging": _records_as_events,
     "asyncio.selector_events": _loop_without_self_pipe,
     "socket": _no_name_resolution,
     "subprocess": _no_processes,
