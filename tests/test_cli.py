@@ -20,7 +20,7 @@ def wasm_agents(*args: str, **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=300, **kwargs)
 
 
-@pytest.mark.parametrize("command", ["build", "verify", "inspect", "new", "run", "keygen"])
+@pytest.mark.parametrize("command", ["build", "verify", "inspect", "init", "new", "run", "keygen"])
 def test_every_command_has_help(command):
     done = wasm_agents(command, "--help")
     assert done.returncode == 0 and "Usage:" in done.stdout
@@ -241,3 +241,14 @@ def test_inspect_tables_wrap_rather_than_cut_at_80_columns(example_dist):
     done = wasm_agents("inspect", str(example_dist), env={**os.environ, "COLUMNS": "80"})
     assert done.returncode == 0 and "…" not in done.stdout  # rich cuts a cell with an ellipsis; folded, it is whole
     assert max(len(line) for line in done.stdout.splitlines()) <= 80
+
+
+def test_init_makes_a_project_that_builds_and_runs(tmp_path):
+    made = wasm_agents("init", str(tmp_path / "hello"))
+    assert made.returncode == 0 and f"wasm-agents build {tmp_path / 'hello'}" in made.stdout
+    assert wasm_agents("build", str(tmp_path / "hello"), "-q").returncode == 0
+    done = wasm_agents("run", str(tmp_path / "hello" / "dist"), "--task-file", str(tmp_path / "hello" / "tasks.jsonl"), "--log-level", "error")
+    assert done.returncode == 0
+    assert [line["result"]["longest"] for line in result_lines(done.stdout)] == ["Agents", "WebAssembly"]
+    again = wasm_agents("init", str(tmp_path / "hello"))
+    assert again.returncode == 2 and "exists and is not an empty folder" in again.stderr

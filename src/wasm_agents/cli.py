@@ -183,6 +183,19 @@ def inspect(dist: Path, as_json: bool, trusted_keys: tuple[Path, ...]) -> None:
 
 
 @cli.command()
+@click.argument("directory", type=click.Path(path_type=Path))
+def init(directory: Path) -> None:
+    """Create a project in DIRECTORY: a root agent, a helper agent and a sample tasks file, ready to build and run."""
+    from wasm_agents.scaffold import init as make_project
+
+    make_project(directory)
+    click.echo(
+        f"Created {directory}/ with agent/ (the root), agent-counter/ and tasks.jsonl. Next:\n"
+        f"  wasm-agents build {directory}\n  wasm-agents run {directory}/dist --task-file {directory}/tasks.jsonl"
+    )
+
+
+@cli.command()
 @click.argument("name")
 @click.argument("project", type=click.Path(path_type=Path), default=".")
 def new(name: str, project: Path) -> None:

@@ -1,5 +1,6 @@
-"""`wasm-agents new`: a new helper agent folder that builds and runs as it is."""
+"""`wasm-agents init` and `new`: a new project, or a new helper agent folder, that builds and runs as it is."""
 
+import json
 import shutil
 from pathlib import Path
 
@@ -44,6 +45,70 @@ AGENT_TOML = '''# Settings of the {name} agent; every key is optional. Defaults 
 [settings]
 # greeting = "hello"       # anything: passed to main(config) as config["settings"]
 '''
+
+
+ROOT_MAIN_PY = '''"""The root agent: every task starts here. It hands the counting to the counter agent."""
+
+from wasm_agents_sdk import delegate, log
+
+
+class Root:
+    def __init__(self, config):
+        self.task = config["task"]
+
+    def run(self):
+        text = self.task.get("text", "")
+        log("info", "counting", characters=len(text))
+        counts = delegate({"text": text}, to="counter")  # runs in the counter's own fresh sandbox
+        return {"text": text, **counts}
+
+
+def main(config):
+    return Root(config)
+'''
+
+COUNTER_MAIN_PY = '''"""The counter agent: words and the longest word of a text."""
+
+import re
+
+
+class Counter:
+    def __init__(self, config):
+        self.text = config["task"]["text"]
+
+    def run(self):
+        words = re.findall(r"\\w+", self.text)
+        return {"words": len(words), "longest": max(words, key=len, default="")}
+
+
+def main(config):
+    return Counter(config)
+'''
+
+TASKS = [{"id": 1, "text": "Agents that nobody has to trust"}, {"id": 2, "text": "each in its own WebAssembly sandbox"}]
+
+
+def init(directory: Path) -> Path:
+    """Create a project in `directory` (new or empty): a root agent, a helper and a tasks file; return it."""
+    if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
+        raise ProjectError(f"{directory}: exists and is not an empty folder; choose a new one")
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    temporary = directory.parent / f".{directory.name}.tmp"
+    temporary.mkdir()
+    try:
+        for folder, main_py, name in (("agent", ROOT_MAIN_PY, "root"), ("agent-counter", COUNTER_MAIN_PY, "counter")):
+            (temporary / folder).mkdir()
+            (temporary / folder / "main.py").write_text(main_py)
+            (temporary / folder / "requirements.txt").write_text("")
+            (temporary / folder / "agent.toml").write_text(AGENT_TOML.format(name=name))
+        (temporary / "tasks.jsonl").write_text("".join(json.dumps(task) + "\n" for task in TASKS))
+        if directory.exists():
+            directory.rmdir()
+        temporary.rename(directory)
+    except BaseException:
+        shutil.rmtree(temporary, ignore_errors=True)
+        raise
+    return directory
 
 
 def scaffold(name: str, project: Path) -> Path:
