@@ -3,6 +3,7 @@
 import json
 import os
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -253,12 +254,14 @@ def run(
         # stdout gets the lines in task order (or as they finish, --unordered); the journal gets each as soon as it finishes.
         finished: dict[int, str] = {}
         printed = 0
+        tally = _Tally()
         try:
             for line in lines:
                 text = finished[line["index"]] = _encode(line)  # before the journal: stdout never misses a saved line
                 if journal:
                     journal.append(text)
                 failed |= not line["ok"]
+                tally.add(line)
                 if unordered:
                     results.write(finished.pop(line["index"]) + "\n")
                 while not unordered and printed < len(todo) and todo[printed] in finished:
@@ -270,8 +273,39 @@ def run(
             for index in sorted(finished):  # what finished behind a task still running is kept too
                 results.write(finished[index] + "\n")
             results.flush()
+            tally.report(len(todo), interrupted=True)
             raise
+    tally.report(len(todo))
     _exit(EXIT_AGENT_FAILED if failed else EXIT_OK)
+
+
+class _Tally:
+    """Counts and chain times of a batch, for the one summary line a person at a terminal gets on stderr."""
+
+    def __init__(self) -> None:
+        self.start = time.monotonic()
+        self.ok = self.failed = 0
+        self.durations: list[float] = []
+
+    def add(self, line: dict[str, Any]) -> None:
+        """Count one finished task."""
+        self.ok += line["ok"]
+        self.failed += not line["ok"]
+        if isinstance(line.get("duration_ms"), (int, float)):
+            self.durations.append(line["duration_ms"])
+
+    def report(self, tasks: int, *, interrupted: bool = False) -> None:
+        """Print the summary line, on a terminal only: pipes and files keep exactly what they had."""
+        if not sys.stderr.isatty():
+            return
+        times = sorted(self.durations) or [0.0]
+        p50, p95 = times[len(times) // 2], times[min(len(times) - 1, int(len(times) * 0.95))]
+        stopped = f", stopped after {self.ok + self.failed} of {tasks}" if interrupted else ""
+        click.echo(
+            f"{tasks} task{'s' if tasks != 1 else ''}: {self.ok} ok, {self.failed} failed{stopped} in "
+            f"{time.monotonic() - self.start:.1f} s (chain p50 {p50:.0f} ms, p95 {p95:.0f} ms)",
+            err=True,
+        )
 
 
 def _encode(line: dict[str, Any]) -> str:
