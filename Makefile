@@ -21,6 +21,7 @@ demo: $(STAMP)
 	$(BIN)/wasm-agents verify $(EXAMPLE)/dist
 	$(BIN)/wasm-agents run $(EXAMPLE)/dist --task '{"op": "add", "a": 2, "b": 3}' --log-level warning
 	$(BIN)/wasm-agents run $(EXAMPLE)/dist --task '{"op": "multiply", "a": 6, "b": 7}'
+	@echo "The command is $(BIN)/wasm-agents (or wasm-agents after: source $(BIN)/activate); start a project with: wasm-agents init my-agents"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
