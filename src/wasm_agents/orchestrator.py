@@ -11,7 +11,7 @@ from typing import Any
 from wasm_agents.artifacts import TrustPolicy, VerifiedDist, verify_dist
 from wasm_agents.errors import ErrorKind, Failure
 from wasm_agents.events import EventBudget, Events, new_span_id, new_trace_id
-from wasm_agents.routing import Budget, Refusal, route, shown
+from wasm_agents.routing import Budget, Refusal, check_time, route, shown
 from wasm_agents.sandbox import LOG_LEVELS, guest_json
 from wasm_agents.sandbox.guest_json import utf8_size
 from wasm_agents.sandbox.compile_cache import load_component
@@ -222,21 +222,18 @@ class Runner:
         if (size := utf8_size(payload)) > limits.payload_limit:  # before anything is built from it
             message = f"delegation payload of {size} bytes exceeds {limits.payload_limit}"
             return False, _refusal(Failure(ErrorKind.PAYLOAD_TOO_LARGE, message))
-        if time.monotonic() >= frame.deadline:  # nor read for a caller out of time
-            message = f"agent '{frame.agent}' is past its wall-time limit: no time left to delegate"
-            return False, _refusal(Failure(ErrorKind.TIMEOUT, message))
+        to = None  # not known until the request is read
         try:
-            request = guest_json.loads(payload, max_bytes=limits.payload_limit, max_depth=limits.json_depth, max_items=limits.json_items)
-            task, to = request["task"], request.get("to")
-            if to is not None and not isinstance(to, str):
-                raise TypeError("'to' must be an agent name")
-        except (ValueError, KeyError, TypeError) as error:
-            hint = error.hint("payload_bytes") if isinstance(error, guest_json.Refused) else ""
-            return False, _refusal(Failure(ErrorKind.BAD_REQUEST, f"agent '{frame.agent}' sent a malformed delegation: {error}{hint}"))
-        try:
-            with chain.lock:
-                hops_started = len(chain.hops) + len(frame.stack)
-            target = route(self.project, frame.stack, to, Budget(hops_started, time.monotonic(), chain.deadline, frame.deadline))
+            check_time(self.project, frame.agent, _budget(chain, frame))  # a caller out of time: its request is not even read
+            try:
+                request = guest_json.loads(payload, max_bytes=limits.payload_limit, max_depth=limits.json_depth, max_items=limits.json_items)
+                task, to = request["task"], request.get("to")
+                if to is not None and not isinstance(to, str):
+                    raise TypeError("'to' must be an agent name")
+            except (ValueError, KeyError, TypeError) as error:
+                hint = error.hint("payload_bytes") if isinstance(error, guest_json.Refused) else ""
+                return False, _refusal(Failure(ErrorKind.BAD_REQUEST, f"agent '{frame.agent}' sent a malformed delegation: {error}{hint}"))
+            target = route(self.project, frame.stack, to, _budget(chain, frame))
         except Refusal as refusal:
             self.events.emit(
                 "delegation.refused", "warning", budget=budget, agent=frame.agent, target=to and shown(to), reason=str(refusal.kind),
@@ -254,6 +251,13 @@ class Runner:
         level = level if level in LOG_LEVELS else "info"
         message = fields.pop("message", "")
         self.events.emit("agent.log", level, budget=budget, agent=agent, body=str(message), attributes=fields or None, **span)
+
+
+def _budget(chain: _Chain, frame: _Frame) -> Budget:
+    """What the chain has used, now, when `frame`'s agent asks to delegate."""
+    with chain.lock:
+        hops_started = len(chain.hops) + len(frame.stack)
+    return Budget(hops_started, time.monotonic(), chain.deadline, frame.deadline)
 
 
 def _origin(frame: _Frame, outcome: Outcome) -> Failure | None:

@@ -53,11 +53,16 @@ def route(project: Project, stack: tuple[str, ...], to: str | None, budget: Budg
         raise Refusal(ErrorKind.DEPTH_EXCEEDED, f"delegation from '{caller}' to '{target}' exceeds max depth {policy.max_depth}")
     if budget.hops_started >= policy.max_hops:
         raise Refusal(ErrorKind.HOP_BUDGET_EXCEEDED, f"chain hop budget of {policy.max_hops} used up at '{caller}' -> '{target}'")
+    check_time(project, caller, budget)
+    return target
+
+
+def check_time(project: Project, caller: str, budget: Budget) -> None:
+    """Raise Refusal once the chain's or the caller's deadline has passed: no delegation starts after either."""
     if budget.now >= budget.chain_deadline:
-        raise Refusal(ErrorKind.TIMEOUT, f"chain wall-time budget of {policy.wall_time_s:g} s used up")
+        raise Refusal(ErrorKind.TIMEOUT, f"chain wall-time budget of {project.policy.wall_time_s:g} s used up")
     if budget.now >= budget.caller_deadline:
         raise Refusal(ErrorKind.TIMEOUT, f"agent '{caller}' is past its wall-time limit: no time left to delegate")
-    return target
 
 
 def shown(name: str) -> str:
