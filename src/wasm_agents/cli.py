@@ -22,6 +22,7 @@ from wasm_agents.errors import (
     WasmAgentsError,
 )
 from wasm_agents.events import LEVELS, Events
+from wasm_agents.sandbox.guest_json import no_constant
 from wasm_agents.sandbox.scratch import remove_process_scratch
 from wasm_agents.artifacts.signing import TRUSTED_KEYS_ENV
 
@@ -358,11 +359,7 @@ def _read_tasks(task_text: str | None, task_file: Path | None) -> list[Any]:
 
 def _strict_json(text: str) -> Any:
     """Parse one task: JSON as agents receive it, so without NaN or Infinity."""
-
-    def refuse(constant: str) -> NoReturn:
-        raise ValueError(f"{constant} is not JSON")
-
-    return json.loads(text, parse_constant=refuse)
+    return json.loads(text, parse_constant=no_constant)
 
 
 @contextmanager

@@ -4,9 +4,10 @@ import json
 import secrets
 import threading
 from datetime import UTC, datetime
-from typing import Any, NoReturn, TextIO
+from typing import Any, TextIO
 
 from wasm_agents.sandbox import LOG_LEVELS
+from wasm_agents.sandbox.guest_json import no_constant
 
 LEVELS = dict(zip(LOG_LEVELS, (10, 20, 30, 40), strict=True))
 SEVERITY_NUMBER = dict(zip(LOG_LEVELS, (5, 9, 13, 17), strict=True))  # OpenTelemetry severity numbers
@@ -69,7 +70,7 @@ class Events:
         if self._stream is None:
             return
         try:
-            record = json.loads(line, parse_constant=_not_json)
+            record = json.loads(line, parse_constant=no_constant)
         except ValueError:
             return
         if not isinstance(record, dict) or not self.enabled(str(record.get("severity_text", "INFO")).lower()):
@@ -77,10 +78,6 @@ class Events:
         with self._lock:
             self._stream.write(json.dumps({**record, **extra}, default=str, allow_nan=False) + "\n")
             self._stream.flush()
-
-
-def _not_json(constant: str) -> NoReturn:
-    raise ValueError(f"{constant} is not JSON")
 
 
 def new_trace_id() -> str:

@@ -47,7 +47,7 @@ def loads(text: str, *, max_bytes: int, max_depth: int, max_items: int) -> Any:
     if (values := shape.count(",") + shape.count("[") + shape.count("{") + 1) > max_items:
         raise Refused(f"about {values} values, more than the limit of {max_items}", limit="items")
     try:
-        value = json.loads(text, parse_constant=_no_constant, parse_float=_finite_float)
+        value = json.loads(text, parse_constant=no_constant, parse_float=_finite_float)
     except RecursionError as error:
         raise Refused(str(error), limit="depth", undecodable=True) from None
     except ValueError as error:
@@ -77,7 +77,8 @@ def nesting(shape: str, limit: int) -> int:
     return limit + 1
 
 
-def _no_constant(name: str) -> NoReturn:
+def no_constant(name: str) -> NoReturn:
+    """json.loads's parse_constant for strict JSON: refuse NaN, Infinity and -Infinity."""
     raise ValueError(f"{name} is not JSON")
 
 
