@@ -86,22 +86,17 @@ def usage(folder: str, stop_above: int, open_files: list[tuple[str, str]] | None
         todo.append(subfolders)
         while todo and total <= stop_above:
             if todo[-1]:
-                child = todo[-1].pop()
                 try:
-                    inner = os.open(child, _DIRECTORY, dir_fd=current)
+                    current = _enter(current, todo[-1].pop())
                 except OSError:
                     continue
-                os.close(current)
-                current = inner
                 subfolders, size = _scan(current)
                 total += size
                 todo.append(subfolders)
             else:
                 todo.pop()
                 if todo:
-                    parent = os.open("..", _DIRECTORY, dir_fd=current)
-                    os.close(current)
-                    current = parent
+                    current = _leave(current)
     except OSError:
         pass
     finally:
@@ -134,12 +129,10 @@ def remove_tree(path: Path) -> None:
         child = _first_subfolder_emptying(folder, stuck)
         if child is not None:
             try:
-                inner = os.open(child, _DIRECTORY, dir_fd=folder)
+                folder = _enter(folder, child)
             except OSError:
                 stuck.add(_identity(child, folder))
                 continue
-            os.close(folder)
-            folder = inner
             names.append(child)
             continue
         if not names:
@@ -149,16 +142,28 @@ def remove_tree(path: Path) -> None:
             return
         own = os.fstat(folder)
         try:
-            parent = os.open("..", _DIRECTORY, dir_fd=folder)
+            folder = _leave(folder)
         except OSError:
             os.close(folder)
             return
-        os.close(folder)
-        folder = parent
         try:
             os.rmdir(names.pop(), dir_fd=folder)
         except OSError:
             stuck.add((own.st_dev, own.st_ino))
+
+
+def _enter(folder: int, name: str) -> int:
+    """Open the subfolder `name` of the open folder `folder` (never through a symlink) and close `folder`."""
+    inner = os.open(name, _DIRECTORY, dir_fd=folder)
+    os.close(folder)
+    return inner
+
+
+def _leave(folder: int) -> int:
+    """Open the parent of the open folder `folder` and close `folder`: one descriptor open at a time, however deep."""
+    parent = os.open("..", _DIRECTORY, dir_fd=folder)
+    os.close(folder)
+    return parent
 
 
 def _first_subfolder_emptying(folder: int, stuck: set[tuple[int, int]]) -> str | None:
