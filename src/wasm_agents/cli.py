@@ -243,11 +243,11 @@ def run(
     journal = Journal(output_path, tasks, resume=resume) if output_path else None
     done = journal.done if journal else {}
     todo = [index for index in range(len(tasks)) if index not in done]
-    failed = not all(done.values())
+    failed_before = not all(done.values())  # a task the results file already holds as failed
     results = _claim_stdout()
     with _events_stream(events_path) as stream:
         if not todo:
-            _exit(EXIT_AGENT_FAILED if failed else EXIT_OK)
+            _exit(EXIT_AGENT_FAILED if failed_before else EXIT_OK)
         try:
             lines = run_tasks(dist, tasks, options, events=Events(stream, log_level), trust=trust, indexes=todo)
         except ModuleNotFoundError as missing:
@@ -261,7 +261,6 @@ def run(
                 text = finished[line["index"]] = _encode(line)  # before the journal: stdout never misses a saved line
                 if journal:
                     journal.append(text)
-                failed |= not line["ok"]
                 tally.add(line)
                 if unordered:
                     results.write(finished.pop(line["index"]) + "\n")
@@ -277,7 +276,7 @@ def run(
             tally.report(len(todo), interrupted=True)
             raise
     tally.report(len(todo))
-    _exit(EXIT_AGENT_FAILED if failed else EXIT_OK)
+    _exit(EXIT_AGENT_FAILED if failed_before or tally.failed else EXIT_OK)
 
 
 class _Tally:
