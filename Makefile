@@ -1,22 +1,30 @@
 # Quick start: `make demo` builds and runs the example chain; `make test` runs the test suite.
-# Both create .venv with a Python >= 3.11 (override with PYTHON=python3.12).
+# Both create .venv with a Python >= 3.11 (override with PYTHON=python3.12): the demo installs only what
+# building and running needs, the tests add pytest and ray (~240 MB) to the same .venv.
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+DEMO_STAMP := $(VENV)/.installed-demo
 STAMP := $(VENV)/.installed
 EXAMPLE := examples/quickstart
 
 .PHONY: demo test bench compat soak clean
 
-$(STAMP): pyproject.toml
+$(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python >= 3.11 is required")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(DEMO_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[build]'
+	touch $(DEMO_STAMP)
+
+$(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[build,dev,ray]'
 	touch $(STAMP)
 
-demo: $(STAMP)
+demo: $(DEMO_STAMP)
 	$(BIN)/wasm-agents build $(EXAMPLE)
 	$(BIN)/wasm-agents verify $(EXAMPLE)/dist
 	$(BIN)/wasm-agents run $(EXAMPLE)/dist --task '{"op": "add", "a": 2, "b": 3}' --log-level warning
