@@ -69,6 +69,10 @@ class ErrorKind(StrEnum):
     CYCLE = "Cycle"
     DEPTH_EXCEEDED = "DepthExceeded"
     HOP_BUDGET_EXCEEDED = "HopBudgetExceeded"
+    # The host refused an agent's HTTP request, or could not complete it; the agent gets it as its library's error.
+    NETWORK_REFUSED = "NetworkRefused"
+    NETWORK_TIMEOUT = "NetworkTimeout"
+    NETWORK_FAILED = "NetworkFailed"
     # A backend lost the process running a chain.
     WORKER_LOST = "WorkerLost"
     # The SDK's exception for a delegation that was refused or failed further down the chain.

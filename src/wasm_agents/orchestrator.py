@@ -11,6 +11,7 @@ from typing import Any
 from wasm_agents.artifacts import TrustPolicy, VerifiedDist, verify_dist
 from wasm_agents.errors import ErrorKind, Failure
 from wasm_agents.events import EventBudget, Events, new_span_id, new_trace_id
+from wasm_agents.network.exchange import Egress, NetworkError, Request, read_request
 from wasm_agents.routing import Budget, Refusal, check_time, route, shown
 from wasm_agents.sandbox import LOG_LEVELS, guest_json
 from wasm_agents.sandbox.guest_json import utf8_size
@@ -71,6 +72,7 @@ class _Frame:
     stack: tuple[str, ...]  # the root first, this agent last
     invocation: Invocation | None = None
     failed_delegations: list[Failure] = field(default_factory=list)  # where each failed delegation of this agent started
+    egress: Egress | None = None  # made at its first HTTP request
 
     @property
     def depth(self) -> int:
@@ -217,6 +219,8 @@ class Runner:
 
     def _host_call(self, chain: _Chain, frame: _Frame, budget: EventBudget, call: str, payload: str) -> tuple[bool, str]:
         limits = self.project.agents[frame.agent].limits
+        if call == "http":
+            return self._http(chain, frame, budget, payload)
         if call != "delegate":
             return False, _refusal(Failure(ErrorKind.UNKNOWN_CALL, f"agent '{frame.agent}' made an unknown host call {call[:100]!r}"))
         if (size := utf8_size(payload)) > limits.payload_limit:  # before anything is built from it
@@ -247,10 +251,43 @@ class Runner:
         frame.failed_delegations.append(origin)
         return False, _refusal(Failure(outcome.error.type, outcome.error.message, outcome.error.traceback, agent=target))
 
+    def _http(self, chain: _Chain, frame: _Frame, budget: EventBudget, payload: str) -> tuple[bool, str]:
+        """Make one HTTP request for the agent, if its allow list lets it; the answer or the refusal goes back to it."""
+        spec = self.project.agents[frame.agent]
+        if frame.egress is None:
+            frame.egress = Egress(spec.name, spec.folder, spec.network)
+        span = {"trace_id": chain.run_id, "span_id": frame.span_id}
+        start = time.monotonic()
+        request = None
+        try:
+            request = read_request(payload, spec.limits)
+            response = frame.egress.fetch(request, frame.deadline)
+        except NetworkError as error:
+            where = {} if request is None else _http_fields(request)
+            self.events.emit(
+                "http.refused", "warning", budget=budget, agent=frame.agent, **span, **where, reason=error.reason, message=str(error),
+            )
+            return False, json.dumps({**Failure(error.kind, str(error)).to_json(), "reason": error.reason})
+        self.events.emit(
+            "http.request", "info", agent=frame.agent, **span, **_http_fields(request), status=response.status,
+            request_bytes=len(request.body), response_bytes=len(response.body), duration_ms=_ms_since(start),
+        )
+        return True, json.dumps(response.to_json())
+
     def _guest_log(self, agent: str, span: dict[str, Any], budget: EventBudget, level: str, fields: dict[str, Any]) -> None:
         level = level if level in LOG_LEVELS else "info"
         message = fields.pop("message", "")
         self.events.emit("agent.log", level, budget=budget, agent=agent, body=str(message), attributes=fields or None, **span)
+
+
+def _http_fields(request: Request) -> dict[str, Any]:
+    """What events say of a request: never its query, which may carry keys."""
+    target = request.target
+    return {"method": request.method, "scheme": target.scheme, "host": target.host, "port": target.port, "path": target.path.split("?")[0]}
+
+
+def _ms_since(start: float) -> float:
+    return round((time.monotonic() - start) * 1000, 3)
 
 
 def _budget(chain: _Chain, frame: _Frame) -> Budget:

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
 import msgspec
 
 from wasm_agents.errors import ProjectError
+from wasm_agents.network.allow import parse_rule
 
 ROOT_AGENT = "agent"
 NAME_PATTERN = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*\Z")  # \Z: "$" would let a trailing newline through
@@ -81,6 +82,28 @@ class Limits(Schema):
         return self.payload_bytes or min(self.memory_mb * MIB // 8, DEFAULT_JSON_BYTES)
 
 
+_AllowEntry = Annotated[str, msgspec.Meta(min_length=1, max_length=300, description="a host[:port] entry")]
+
+
+class Network(Schema):
+    """The hosts an agent may reach over HTTP and HTTPS, through the host: [network] of agent.toml, "network" in manifest.json.
+
+    No [network] section: no network at all. Without a port, an entry allows the scheme's default one.
+    """
+
+    allow: Annotated[tuple[_AllowEntry, ...], msgspec.Meta(description="a list of host[:port] entries")]
+    max_requests: integer_from(1, 1_000_000) = 100  # per invocation
+    max_response_bytes: integer_from(1, MAX_JSON_BYTES // 2) = 10 * MIB  # per response, as it comes off the wire
+    timeout_s: _Seconds = 10.0  # per request, and never past the invocation's own deadline
+
+    def __post_init__(self) -> None:
+        for index, entry in enumerate(self.allow):
+            try:
+                parse_rule(entry)
+            except ValueError as error:
+                raise ValueError(f"allow: {entry!r}: {error}") from None
+
+
 @dataclass(frozen=True)
 class AgentSpec:
     """One agent: its name, folder, limits, delegation rights and settings."""
@@ -93,6 +116,7 @@ class AgentSpec:
     scratch: bool = False  # a private, writable /scratch, fresh for every invocation
     settings: dict[str, Any] = field(default_factory=dict)
     scratch_mb: int = DEFAULT_SCRATCH_MB  # what /scratch may hold, files and folders counted
+    network: Network | None = None  # None: no network
 
 
 class ChainPolicy(Schema):
@@ -114,6 +138,7 @@ class _AgentJson(Schema):
     scratch: bool = False
     settings: dict[str, Any] = {}
     scratch_mb: ScratchMb = DEFAULT_SCRATCH_MB
+    network: Network | None = None
 
 
 class _ProjectJson(Schema):
@@ -193,6 +218,8 @@ def _agent_to_json(spec: AgentSpec) -> dict[str, Any]:
             data["limits"][name] = value
     if spec.scratch_mb != DEFAULT_SCRATCH_MB:
         data["scratch_mb"] = spec.scratch_mb
+    if spec.network is not None:
+        data["network"] = msgspec.to_builtins(spec.network)
     if spec.may_delegate_to is not None:
         data["may_delegate_to"] = list(spec.may_delegate_to)
     if spec.data_dir is not None:
@@ -222,6 +249,8 @@ def convert(data: Any, schema: type[_T], source: str, key: str = "", error: Call
         problem = f"unknown key {reprlib.repr(found[1])} (allowed: {allowed})"
     elif found := re.fullmatch(r"Object missing required field `(.*)`", reason):
         problem = f"missing key {found[1]!r}"
+    elif isinstance(hint, type) and issubclass(hint, Schema):  # the table's own check (__post_init__) says what is wrong
+        problem = reason
     else:
         expected = f"expected {description}" if description else re.sub(r", got `[^`]*`$", "", reason[0].lower() + reason[1:])
         words = {**_TYPE_WORDS, "object": "a table" if source.endswith(".toml") else "an object"}

@@ -16,6 +16,7 @@ from wasm_agents.project import (
     ChainPolicy,
     Limits,
     Names,
+    Network,
     Project,
     Schema,
     ScratchMb,
@@ -43,11 +44,12 @@ class _Files(Schema):
 
 
 class _AgentToml(Schema):
-    """agent.toml: an agent's limits, delegation rights, files and settings; all optional."""
+    """agent.toml: an agent's limits, delegation rights, files, network and settings; all optional."""
 
     limits: Limits = Limits()
     delegation: _Delegation = _Delegation()
     files: _Files = _Files()
+    network: Network | None = None
     settings: dict[str, Any] = {}
 
 
@@ -99,7 +101,7 @@ def read_agent(root: Path, folder: Path) -> AgentSpec:
     data_dir = None if config.files.data is None else _check_data_dir(folder, config.files.data, f"{shown}: files.data")
     return AgentSpec(
         name, folder.name, config.limits, config.delegation.allow, data_dir, config.files.scratch, config.settings,
-        scratch_mb=config.files.scratch_mb,
+        scratch_mb=config.files.scratch_mb, network=config.network,
     )
 
 

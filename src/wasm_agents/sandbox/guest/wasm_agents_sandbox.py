@@ -112,9 +112,19 @@ def _records_as_events(logging) -> None:
     logging.basicConfig = basic_config
 
 
-# Stdlib modules changed as they are first imported: patched then, they cost no snapshot memory until used.
+def _requests_through_host(module) -> None:
+    """HTTP clients send through the host, which makes a request only where the agent's allow list says."""
+    import wasm_agents_http
+
+    wasm_agents_http.install(module)
+
+
+# Modules changed as they are first imported: patched then, they cost no snapshot memory until used.
 PATCHES = {
     "logging": _records_as_events,
+    "http.client": _requests_through_host,
+    "urllib3.connectionpool": _requests_through_host,
+    "httpx._transports.default": _requests_through_host,
     "asyncio.selector_events": _loop_without_self_pipe,
     "socket": _no_name_resolution,
     "subprocess": _no_processes,
