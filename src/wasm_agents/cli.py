@@ -185,6 +185,29 @@ def inspect(dist: Path, as_json: bool, trusted_keys: tuple[Path, ...]) -> None:
 
 
 @cli.command()
+@click.argument("events_path", metavar="EVENTS", type=click.Path(path_type=Path))
+@click.option("--output", "-o", "output_path", required=True, type=click.Path(path_type=Path), help="The HTML file to write.")
+def trace(events_path: Path, output_path: Path) -> None:
+    """Write the chains of EVENTS (run --events FILE --log-level debug; - reads stdin) as a timeline: one self-contained HTML file."""
+    from wasm_agents.timeline import read_events, write_page
+
+    timeline = read_events(events_path)
+    if timeline.skipped:
+        count = len(timeline.skipped)
+        click.echo(f"note: {events_path}: skipped {count} line{'s' if count != 1 else ''} that are not events (the first: line {timeline.skipped[0]})", err=True)
+    if not timeline.chains:
+        raise WasmAgentsError(f"{events_path}: no chain events in it (write them with: wasm-agents run DIST --events FILE --log-level debug)")
+    write_page(timeline, output_path)
+    outcomes = [chain.outcome for chain in timeline.chains]
+    unfinished = f", {outcomes.count(None)} unfinished" if None in outcomes else ""
+    hops = sum(len(chain.hops) for chain in timeline.chains)
+    click.echo(
+        f"Wrote {output_path}: {len(outcomes)} chain{'s' if len(outcomes) != 1 else ''} ({outcomes.count('ok')} ok, "
+        f"{outcomes.count('error')} failed{unfinished}), {hops} hop{'s' if hops != 1 else ''}"
+    )
+
+
+@cli.command()
 @click.argument("directory", type=click.Path(path_type=Path))
 def init(directory: Path) -> None:
     """Create a project in DIRECTORY: a root agent, a helper agent and a sample tasks file, ready to build and run."""
@@ -223,15 +246,17 @@ def new(name: str, project: Path) -> None:
 @click.option("--output", "output_path", type=click.Path(path_type=Path), help="Also append each result to FILE as soon as it finishes (made durable line by line).")
 @click.option("--resume", is_flag=True, help="With --output: keep the results FILE holds and run only the tasks without one.")
 @click.option("--unordered", is_flag=True, help="Print each result as soon as it finishes, not in task order.")
+@click.option("--trace", "trace_path", type=click.Path(path_type=Path), help="Also write the run's timeline to FILE (HTML, as the trace command does), at debug level whatever --log-level says.")
 def run(
     dist: Path, task_text: str | None, task_file: Path | None, concurrency: int, events_path: Path | None, log_level: str,
     trusted_keys: tuple[Path, ...], backend: str, ray_address: str | None, ray_workers: int | None, retries: int,
-    output_path: Path | None, resume: bool, unordered: bool,
+    output_path: Path | None, resume: bool, unordered: bool, trace_path: Path | None,
 ) -> None:
     """Verify DIST (and its signature if keys are trusted), then run each task through its agent chain; one JSON result per task on stdout."""
     from wasm_agents.artifacts import trust_policy
     from wasm_agents.backends import Local, Ray, run_tasks
     from wasm_agents.journal import Journal
+    from wasm_agents.timeline import recording
 
     if (dist / "agent").is_dir() and not (dist / "manifest.json").exists():
         raise WasmAgentsError(f"{dist}: this is a project folder, not a dist; did you mean {dist / 'dist'}? (build it with: wasm-agents build {dist})")
@@ -245,11 +270,11 @@ def run(
     todo = [index for index in range(len(tasks)) if index not in done]
     failed_before = not all(done.values())  # a task the results file already holds as failed
     results = _claim_stdout()
-    with _events_stream(events_path) as stream:
+    with _events_stream(events_path) as stream, recording(Events(stream, log_level), trace_path) as events:
         if not todo:
             _exit(EXIT_AGENT_FAILED if failed_before else EXIT_OK)
         try:
-            lines = run_tasks(dist, tasks, options, events=Events(stream, log_level), trust=trust, indexes=todo)
+            lines = run_tasks(dist, tasks, options, events=events, trust=trust, indexes=todo)
         except ModuleNotFoundError as missing:
             raise WasmAgentsError(f"--backend {backend}: {missing.name} is not installed (pip install 'wasm-agents[{backend}]')") from None
         # stdout gets the lines in task order (or as they finish, --unordered); the journal gets each as soon as it finishes.
