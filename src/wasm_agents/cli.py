@@ -194,7 +194,8 @@ def trace(events_path: Path, output_path: Path) -> None:
     timeline = read_events(events_path)
     if timeline.skipped:
         count = len(timeline.skipped)
-        click.echo(f"note: {events_path}: skipped {count} line{'s' if count != 1 else ''} that are not events (the first: line {timeline.skipped[0]})", err=True)
+        what = "line that is not an event" if count == 1 else "lines that are not events"
+        click.echo(f"note: {events_path}: skipped {count} {what} (the first: line {timeline.skipped[0]})", err=True)
     if not timeline.chains:
         raise WasmAgentsError(f"{events_path}: no chain events in it (write them with: wasm-agents run DIST --events FILE --log-level debug)")
     write_page(timeline, output_path)
