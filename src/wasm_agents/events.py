@@ -61,9 +61,7 @@ class Events:
         line = json.dumps(record, default=str, allow_nan=False) + "\n"
         if budget is not None and not budget.take(len(line)):
             return
-        with self._lock:
-            self._stream.write(line)
-            self._stream.flush()
+        self._write(record, line)
 
     def forward(self, line: str, extra: dict[str, Any]) -> None:
         """Re-emit an event line written elsewhere (e.g. on a Ray worker), adding `extra` fields."""
@@ -75,8 +73,13 @@ class Events:
             return
         if not isinstance(record, dict) or not self.enabled(str(record.get("severity_text", "INFO")).lower()):
             return
+        record = {**record, **extra}
+        self._write(record, json.dumps(record, default=str, allow_nan=False) + "\n")
+
+    def _write(self, record: dict[str, Any], line: str) -> None:
+        """Write one event, `record` as its JSON `line`; a subclass may show `record` otherwise (see console.py)."""
         with self._lock:
-            self._stream.write(json.dumps({**record, **extra}, default=str, allow_nan=False) + "\n")
+            self._stream.write(line)
             self._stream.flush()
 
 

@@ -3,7 +3,7 @@
 import json
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -11,6 +11,7 @@ from typing import Any
 from wasm_agents.artifacts import TrustPolicy, VerifiedDist, verify_dist
 from wasm_agents.errors import ErrorKind, Failure
 from wasm_agents.events import EventBudget, Events, new_span_id, new_trace_id
+from wasm_agents.hints import limit_hint
 from wasm_agents.network.exchange import Egress, NetworkError, Request, read_request
 from wasm_agents.routing import Budget, Refusal, check_time, route, shown
 from wasm_agents.sandbox import LOG_LEVELS, guest_json
@@ -20,6 +21,7 @@ from wasm_agents.sandbox.engine import engines
 from wasm_agents.sandbox.guests import Guests, process_guests
 from wasm_agents.sandbox.invocation import Invocation, Outcome, invoke
 from wasm_agents.sandbox.pool import Mounts, SandboxMaker, WarmPool
+from wasm_agents.tracebacks import readable_failure
 
 
 
@@ -185,6 +187,7 @@ class Runner:
         )
         frame.invocation = invocation
         outcome = invoke(partial(self._pool.take, name), invocation, config_json, parent.deadline if parent else chain.deadline)
+        outcome = replace(outcome, error=readable_failure(outcome.error, self.dist, name))  # the user's paths and lines
         hop = Hop(
             agent=name,
             span_id=frame.span_id,
@@ -208,6 +211,7 @@ class Runner:
                 "exception.type": str(outcome.error.type),
                 "exception.message": outcome.error.message,
                 "exception.stacktrace": outcome.error.traceback or None,
+                "exception.hint": limit_hint(str(outcome.error.type), outcome.error.message, name),
             })
         self.events.emit("agent.end", "info" if outcome.ok else "error", agent=name, **span, **fields)
         if outcome.abandoned:
