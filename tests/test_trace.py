@@ -7,6 +7,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -68,6 +69,7 @@ def test_events_become_a_chain_of_hops_with_their_logs_requests_and_errors():
     assert (root["agent"], root["depth"], root["outcome"], root["start_ms"], root["queued_ms"]) == ("agent", 0, "error", 0.1, 0.1)
     assert (helper["agent"], helper["depth"], helper["start_ms"], helper["end_ms"], helper["duration_ms"]) == ("parser", 1, 21.0, 50.0, 29.0)
     assert helper["error"] == {"type": "ValueError", "message": "bad row 2", "traceback": "Traceback ...\nValueError: bad row 2\n"}
+    assert (root["passed_on"], helper["passed_on"]) == (True, False)  # the root only let the helper's failure through
     assert [(e["name"], e["text"], e.get("detail")) for e in root["entries"]] == [("agent.log", "parsing", "rows=3")]
     stdout, request, refused = helper["entries"]
     assert (stdout["at_ms"], stdout["text"]) == (30.0, "to stdout")
@@ -222,7 +224,7 @@ def test_trace_of_a_real_run_where_a_helper_fails(testbed_dist, tmp_path):
     assert (root["agent"], echo["agent"], echo["depth"]) == ("agent", "echo", 1)
     assert echo["error"]["type"] == "Boom" and echo["error"]["message"] == "raised by echo" and "Traceback" in echo["error"]["traceback"]
     assert 0 <= root["start_ms"] <= echo["start_ms"] <= echo["end_ms"] <= root["end_ms"] <= failed["duration_ms"] + 1
-    assert failed["error_message"] == "raised by echo"
+    assert failed["error_message"] == "raised by echo" and (root["passed_on"], echo["passed_on"]) == (True, False)
     assert chains[results[2]["run_id"]]["hops"][1]["limit"] == "fuel"
     logged = chains[results[0]["run_id"]]["hops"][0]["entries"]
     assert [(e["name"], e["text"]) for e in logged] == [("agent.log", "probe says"), ("agent.stdout", "to stdout"), ("agent.stderr", "to stderr")]
@@ -251,13 +253,18 @@ def test_run_trace_is_written_when_the_run_is_interrupted(testbed_dist, tmp_path
     (tmp_path / "tasks.jsonl").write_text("".join(json.dumps(task) + "\n" for task in tasks))
     args = [*CLI, "run", str(testbed_dist), "--task-file", str(tmp_path / "tasks.jsonl"), "-j", "2", "--log-level", "error"]
     process = subprocess.Popen([*args, "--trace", str(tmp_path / "run.html")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    first = process.stdout.readline()  # the fast task has finished; the sleeper is running
-    assert json.loads(first)["result"] == 2
+    first = json.loads(process.stdout.readline())  # the fast task has finished; the sleeper is running
+    assert first["result"] == 2
+    interrupted = time.monotonic()
     process.send_signal(signal.SIGINT)
     process.communicate(timeout=60)
+    waited = time.monotonic() - interrupted
     assert process.returncode == 130
-    outcomes = sorted(chain["outcome"] for chain in page_of((tmp_path / "run.html").read_text())["chains"])
-    assert outcomes == ["ok", "unfinished"]
+    chains = {chain["trace_id"]: chain for chain in page_of((tmp_path / "run.html").read_text())["chains"]}
+    assert chains.pop(first["run_id"])["outcome"] == "ok"
+    [sleeper] = chains.values()
+    # When the kernel hands SIGINT to another thread than the main one, the CLI only sees it once the sleeper is done.
+    assert sleeper["outcome"] == "unfinished" or waited > 3.5
     assert not list(tmp_path.glob(".run.html.*"))  # written atomically: no temporary file left
 
 
@@ -333,6 +340,7 @@ def test_the_page_renders_in_chromium_with_its_hops_and_the_failed_hops_error(te
     assert len(rendered.having("tr", "chain")) == len(TASKS)  # the list of chains
     hops = rendered.having("details", "hop")
     assert [(hop["data-agent"], hop["data-depth"], hop["data-outcome"]) for hop in hops] == [("agent", "0", "error"), ("echo", "1", "error")]
+    assert ["open" in hop for hop in hops] == [False, True]  # open where the failure started
     assert rendered.text_within(**{"class": "error-message", "data_agent": "echo"}) == "raised by echo"
     assert "main.Boom: raised by echo" in rendered.text_within(**{"class": "traceback", "data_agent": "echo"})
     assert "Boom in echo: raised by echo" in rendered.text_within(**{"class": "chain-error"})

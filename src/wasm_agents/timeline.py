@@ -257,6 +257,14 @@ def _depth(hop: Hop, hops: dict[str, Hop]) -> int:
     return depth
 
 
+def _passed_on(hop: Hop, hops: dict[str, Hop]) -> bool:
+    """True when the hop failed only by letting a failed delegation's DelegationError through, as the orchestrator judges it."""
+    if not hop.error or hop.error["type"] != ErrorKind.DELEGATION_ERROR:
+        return False
+    refused = any(entry.name == "delegation.refused" for entry in hop.entries)
+    return refused or any(child.parent_span_id == hop.span_id and child.outcome == "error" for child in hops.values())
+
+
 def page_data(timeline: Timeline) -> dict[str, Any]:
     """Return what the page shows, as JSON-ready data: times in ms from each chain's start."""
     chains = []
@@ -277,6 +285,7 @@ def page_data(timeline: Timeline) -> dict[str, Any]:
                 "outcome": hop.outcome or "unfinished",
                 "limit": hop.error["type"] if hop.error and hop.error["type"] in LIMITS else None,
                 "error": hop.error,
+                "passed_on": _passed_on(hop, chain.hops),
                 "fuel_used": hop.fuel_used,
                 "entries": [_entry_data(entry, origin) for entry in hop.entries],
             })
