@@ -51,7 +51,10 @@ def parse_rule(entry: str) -> Rule:
         host = host[2:]
         if literal_address(host) is not None or "." not in host:
             raise ValueError("a wildcard entry needs a domain of at least two labels after '*.', like *.example.org")
-    host = normal_host(host)
+    try:
+        host = normal_host(host)
+    except ValueError:
+        raise ValueError("not a valid host name or IP address") from None
     return Rule(entry, found["scheme"], host, port, wildcard, None if wildcard else literal_address(host))
 
 

@@ -283,7 +283,7 @@ def _exchange(request: Request, addresses: list[IPAddress], until: float, bound:
     except NetworkError:
         raise
     except ssl.SSLCertVerificationError as error:
-        raise NetworkError(ErrorKind.NETWORK_FAILED, "tls", f"TLS with {target.shown} failed: {error.verify_message or error}") from None
+        raise NetworkError(ErrorKind.NETWORK_FAILED, "tls", f"TLS with {target.shown} failed: certificate verify failed: {error.verify_message or error}") from None
     except (OSError, http.client.HTTPException, ValueError) as error:
         if expired.is_set() or isinstance(error, TimeoutError) or time.monotonic() >= until:
             reason = "connect-timeout" if phase in ("connecting", "negotiating TLS") else "read-timeout"

@@ -36,7 +36,7 @@ def fetch(task):
             parts = urlsplit(url)
             kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
             connection = kind(parts.hostname, parts.port, timeout=timeout or 10)
-            connection.request(method, parts.path or "/", body=data, headers=headers)
+            connection.request(method, (parts.path or "/") + (f"?{parts.query}" if parts.query else ""), body=data, headers=headers)
             answer = connection.getresponse()
             text = answer.read().decode()
             connection.request("GET", "/echo")  # the same connection again
