@@ -1,7 +1,6 @@
 """Outgoing HTTP: real agents, real libraries in the sandbox, real servers on 127.0.0.1; the host decides."""
 
 import json
-import ssl
 import subprocess
 import sys
 from pathlib import Path
