@@ -77,6 +77,13 @@ def test_events_become_a_chain_of_hops_with_their_logs_requests_and_errors():
     assert refused["text"] == "GET http://10.0.0.1:8080/ refused (address): 10.0.0.1 is a private address"
 
 
+def test_helpers_follow_their_caller_even_when_its_end_was_stamped_late():
+    late = [line.replace(":00.060000Z", ":00.090000Z") if '"agent.end"' in line and "aaaa" in line else line for line in CHAIN]
+    cyclic = [*late, event("agent.end", "00.07", duration_ms=1.0, outcome="ok", trace_id=TRACE, span_id="c", parent_span_id="c", agent="odd")]
+    [chain] = page_data(read_lines(cyclic, "e"))["chains"]
+    assert [(hop["agent"], hop["start_ms"]) for hop in chain["hops"]] == [("agent", 30.1), ("parser", 21.0), ("odd", 69.0)]
+
+
 def test_a_limit_hit_is_marked_as_one():
     lines = [
         event("agent.end", "01.000000", level="ERROR", duration_ms=300.0, outcome="error", fuel_used=200, **HELPER,
@@ -122,6 +129,7 @@ def test_lines_that_are_not_events_are_skipped_and_counted():
     ('{"timestamp": "2026-01-02T12:00:00Z", "event.name": "chain.end", oops}', "events.jsonl:2: not a JSON event: Expecting"),
     (event("chain.end", "00.1", trace_id=TRACE, duration_ms="slow"), 'events.jsonl:2: duration_ms: expected a number, got "slow"'),
     (event("agent.end", "00.1", trace_id=TRACE, span_id=7), "events.jsonl:2: span_id: expected a string, got 7"),
+    (event("agent.end", "00.1", trace_id=TRACE, span_id="a", duration_ms=1.5).replace("1.5", "1e400"), "events.jsonl:2: duration_ms: expected a number, got Infinity"),
     (json.dumps({"timestamp": "noon", "event.name": "agent.log", "trace_id": TRACE}), 'events.jsonl:2: timestamp: expected an ISO 8601 time, got "noon"'),
     (json.dumps({"timestamp": "2026-01-02T12:00:00", "event.name": "agent.log", "trace_id": TRACE}), "events.jsonl:2: timestamp: expected a time zone"),
 ])
@@ -225,7 +233,8 @@ def test_trace_of_a_real_run_where_a_helper_fails(testbed_dist, tmp_path):
     assert echo["error"]["type"] == "Boom" and echo["error"]["message"] == "raised by echo" and "Traceback" in echo["error"]["traceback"]
     assert 0 <= root["start_ms"] <= echo["start_ms"] <= echo["end_ms"] <= root["end_ms"] <= failed["duration_ms"] + 1
     assert failed["error_message"] == "raised by echo" and (root["passed_on"], echo["passed_on"]) == (True, False)
-    assert chains[results[2]["run_id"]]["hops"][1]["limit"] == "fuel"
+    [fuel] = [hop for hop in chains[results[2]["run_id"]]["hops"] if hop["agent"] == "fuel"]
+    assert fuel["limit"] == "fuel", (fuel, results[2])
     logged = chains[results[0]["run_id"]]["hops"][0]["entries"]
     assert [(e["name"], e["text"]) for e in logged] == [("agent.log", "probe says"), ("agent.stdout", "to stdout"), ("agent.stderr", "to stderr")]
 

@@ -3,6 +3,7 @@
 import base64
 import hashlib
 import json
+import math
 import re
 import sys
 import tempfile
@@ -179,7 +180,7 @@ def _get(record: dict[str, Any], key: str, kind: type, where: str) -> Any:
         return None
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
-    if not isinstance(value, kind) or isinstance(value, bool):
+    if not isinstance(value, kind) or isinstance(value, bool) or (kind is float and not math.isfinite(value)):
         names = {str: "a string", int: "an integer", float: "a number"}
         raise WasmAgentsError(f"{where}: {key}: expected {names[kind]}, got {json.dumps(value)[:60]}")
     return value
@@ -198,7 +199,6 @@ def _time(record: dict[str, Any], where: str) -> datetime:
 
 def _entry(name: str, level: str, time: datetime, record: dict[str, Any], where: str) -> Entry:
     """Say what an event within a hop means, in a line (and a detail, e.g. the fields or a text of many lines)."""
-    rest = {key: value for key, value in record.items() if key not in _PLACING and not key.startswith("ray.")}
     if name == "agent.log":
         attributes = record.get("attributes")
         shown = " ".join(f"{k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in attributes.items()) if isinstance(attributes, dict) else ""
@@ -220,7 +220,9 @@ def _entry(name: str, level: str, time: datetime, record: dict[str, Any], where:
         )
         return Entry(time, name, level, text, duration_ms=_get(record, "duration_ms", float, where))
     message = record.get("message", record.get("body", ""))
-    detail = {key: value for key, value in rest.items() if key not in ("message", "body")}
+    detail = {
+        key: value for key, value in record.items() if key not in _PLACING and key not in ("message", "body") and not key.startswith("ray.")
+    }
     return Entry(time, name, level, str(message), json.dumps(detail, default=str) if detail else "")
 
 
@@ -257,6 +259,27 @@ def _depth(hop: Hop, hops: dict[str, Hop]) -> int:
     return depth
 
 
+def _tree_order(hops: dict[str, Hop], origin: datetime) -> list[Hop]:
+    """Every hop after its caller, the hops of one caller in the order they started.
+
+    Starts alone could put a helper before its caller: each end is stamped when its event is written, a little late under load.
+    """
+    def start(hop: Hop) -> datetime:
+        return _hop_start(hop) or origin
+
+    called: dict[str | None, list[Hop]] = {}
+    for hop in hops.values():
+        called.setdefault(hop.parent_span_id if hop.parent_span_id in hops else None, []).append(hop)
+    ordered: list[Hop] = []
+    stack = sorted(called.get(None, []), key=start, reverse=True)
+    while stack:
+        hop = stack.pop()
+        ordered.append(hop)
+        stack.extend(sorted(called.get(hop.span_id, []), key=start, reverse=True))
+    seen = {hop.span_id for hop in ordered}
+    return ordered + sorted((hop for hop in hops.values() if hop.span_id not in seen), key=start)  # parents in a loop: bad input
+
+
 def _passed_on(hop: Hop, hops: dict[str, Hop]) -> bool:
     """True when the hop failed only by letting a failed delegation's DelegationError through, as the orchestrator judges it."""
     if not hop.error or hop.error["type"] != ErrorKind.DELEGATION_ERROR:
@@ -271,7 +294,7 @@ def page_data(timeline: Timeline) -> dict[str, Any]:
     for chain in timeline.chains:
         origin = _chain_start(chain)
         hops = []
-        for hop in sorted(chain.hops.values(), key=lambda hop: _hop_start(hop) or origin):
+        for hop in _tree_order(chain.hops, origin):
             start = _hop_start(hop)
             hops.append({
                 "span_id": hop.span_id,
