@@ -232,6 +232,52 @@ def new(name: str, project: Path) -> None:
     click.echo(f"Created {folder}/ (build with: wasm-agents build {project})")
 
 
+@cli.group(invoke_without_command=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.pass_context
+def cache(context: click.Context, as_json: bool) -> None:
+    """Show the caches (the same as `cache show`); `cache clean` removes them."""
+    if context.invoked_subcommand is None:
+        context.invoke(cache_show, as_json=as_json)
+
+
+@cache.command("show")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def cache_show(as_json: bool) -> None:
+    """Show each cache with its path, entries, size and what it holds."""
+    from wasm_agents.caches import caches, table
+    from wasm_agents.paths import cache_root
+
+    found = caches()
+    if as_json:
+        click.echo(json.dumps({"root": str(cache_root()), "caches": [c.to_json() for c in found]}, indent=2))
+        return
+    from rich.console import Console
+
+    Console().print(table(found, cache_root()))
+
+
+@cache.command("clean")
+@click.argument("names", nargs=-1)
+@click.option("--older-than", type=click.FloatRange(min=0), metavar="DAYS", help="Only entries not used (read or written) for DAYS days.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+def cache_clean(names: tuple[str, ...], older_than: float | None, as_json: bool) -> None:
+    """Remove the entries of the caches NAMES (default: all) and say what was freed; each is remade when next needed."""
+    from rich.filesize import decimal
+
+    from wasm_agents.caches import clean
+
+    cleaned = clean(names, older_than_days=older_than)
+    if as_json:
+        click.echo(json.dumps({"caches": [c.to_json() for c in cleaned], "freed": sum(c.freed for c in cleaned)}, indent=2))
+        return
+    for done in cleaned:
+        if done.removed or done.freed or done.in_use:
+            in_use = f"; kept {done.in_use} in use by a running process" if done.in_use else ""
+            click.echo(f"{done.name}: removed {done.removed} entr{'y' if done.removed == 1 else 'ies'}, {decimal(done.freed)}{in_use}")
+    click.echo(f"Freed {decimal(sum(c.freed for c in cleaned))}")
+
+
 @cli.command()
 @click.argument("dist", type=click.Path(path_type=Path))
 @click.option("--task", "task_text", help="One task as JSON.")
@@ -271,7 +317,7 @@ def run(
     todo = [index for index in range(len(tasks)) if index not in done]
     failed_before = not all(done.values())  # a task the results file already holds as failed
     results = _claim_stdout()
-    with _events_stream(events_path) as stream, recording(Events(stream, log_level), trace_path) as events:
+    with _events_stream(events_path) as stream, recording(_run_events(stream, log_level), trace_path) as events:
         if not todo:
             _exit(EXIT_AGENT_FAILED if failed_before else EXIT_OK)
         try:
@@ -334,6 +380,26 @@ class _Tally:
         )
 
 
+class _CompileStatus(Events):
+    """Events that also show a spinner on the terminal while a component is compiled for this host (build usually did it)."""
+
+    def __init__(self, stream: TextIO | None, level: str) -> None:
+        super().__init__(stream, level)
+        self._status: Any = None
+
+    def emit(self, name: str, level: str = "info", **fields: Any) -> None:
+        """Write the event as Events does; start the spinner at a compile's start, stop it at the next event."""
+        if self._status is not None:
+            self._status.stop()
+            self._status = None
+        super().emit(name, level, **fields)
+        if name == "sandbox.compile.start":
+            from rich.console import Console
+
+            self._status = Console(stderr=True).status(f"{fields['message']}...")
+            self._status.start()
+
+
 def _encode(line: dict[str, Any]) -> str:
     """Return one output line as strict JSON; a line that cannot be one becomes its task's error."""
     try:
@@ -342,6 +408,11 @@ def _encode(line: dict[str, Any]) -> str:
         failure = Failure(ErrorKind.NOT_SERIALIZABLE, f"the result cannot be written as strict JSON: {error}")
         head = {key: line[key] for key in ("index", "id", "run_id") if key in line}
         return json.dumps({**head, "ok": False, "error": failure.to_json()})
+
+
+def _run_events(stream: TextIO, level: str) -> Events:
+    """The events of `run`: with a spinner while a component is compiled, when a person watches stderr."""
+    return _CompileStatus(stream, level) if sys.stderr.isatty() else Events(stream, level)
 
 
 def _claim_stdout() -> TextIO:

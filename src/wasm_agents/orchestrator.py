@@ -3,6 +3,8 @@
 import json
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from pathlib import Path
@@ -164,8 +166,18 @@ class Runner:
         spec = self.project.agents[name]
         fuel = spec.limits.fuel is not None
         path, entry = self.dist.component(name)
-        component = load_component(self.engines.engine(fuel), path, entry.sha256, fuel)
+        component = load_component(self.engines.engine(fuel), path, entry.sha256, fuel, compiling=partial(self._compiling, name))
         return SandboxMaker(self.engines, component, spec.limits, Mounts.of(self.dist.agent_folders(name), spec.scratch_mb if spec.scratch else None))
+
+    @contextmanager
+    def _compiling(self, agent: str) -> Iterator[None]:
+        """Say that `agent`'s component is being compiled for this host (a slow step `build` usually took), then how long it took."""
+        self.events.emit("sandbox.compile.start", "debug", agent=agent, message=f"compiling agent '{agent}' for this host (once; cached)")
+        start = time.monotonic()
+        yield
+        seconds = round(time.monotonic() - start, 3)
+        message = f"compiled agent '{agent}' for this host in {seconds:.1f} s (cached for later runs)"
+        self.events.emit("sandbox.compile", "info", agent=agent, seconds=seconds, message=message)
 
     def _invoke(self, chain: _Chain, name: str, task_json: str, parent: _Frame | None) -> tuple[Outcome, Failure | None]:
         """Run agent `name` once; return its outcome and, if it failed, the failure where that started."""

@@ -8,9 +8,14 @@ from pathlib import Path
 import platformdirs
 
 
+def cache_root() -> Path:
+    """Return the per-user folder that holds every cache (on Linux $XDG_CACHE_HOME/wasm-agents); it may not exist yet."""
+    return Path(platformdirs.user_cache_dir("wasm-agents"))
+
+
 def cache_dir(kind: str) -> Path:
     """Return the per-user cache folder for `kind` (e.g. "wheels", "components", "compiled")."""
-    path = Path(platformdirs.user_cache_dir("wasm-agents")) / kind
+    path = cache_root() / kind
     path.mkdir(parents=True, exist_ok=True)
     return path
 

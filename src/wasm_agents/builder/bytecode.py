@@ -15,7 +15,7 @@ from wasmtime import Store, WasiConfig
 from wasm_agents.artifacts.files import sha256_file
 from wasm_agents.errors import BuildError
 from wasm_agents.sandbox import CODE_MOUNT, COMPILE_BYTECODE, DEPS_MOUNT, GUEST_DIR, SANDBOX_MOUNT, STDLIB_MOUNT
-from wasm_agents.sandbox.compile_cache import load_component
+from wasm_agents.sandbox.compile_cache import compiled_path, load_component
 from wasm_agents.sandbox.engine import engines
 
 NO_DEADLINE = 10**12  # epoch ticks: the request runs only the harness, on the build's own machine
@@ -42,3 +42,10 @@ def compile_bytecode(agent_name: str, component_file: Path, fuel: bool, code_dir
     if answer.tag != "ok":
         raise BuildError(f"agent '{agent_name}': compiling its modules to bytecode failed: {json.loads(answer.payload).get('message')}")
     return int(json.loads(answer.payload))
+
+
+def compile_for_host(component_file: Path, fuel: bool) -> None:
+    """Compile the component for this host into the compiled cache unless it is there, so the first `run` starts at once."""
+    sha256 = sha256_file(component_file)
+    if not compiled_path(sha256, fuel).is_file():
+        load_component(engines().engine(fuel), component_file, sha256, fuel)

@@ -7,7 +7,7 @@ import tempfile
 from importlib.metadata import version
 from pathlib import Path
 
-from wasm_agents.builder.bytecode import compile_bytecode
+from wasm_agents.builder.bytecode import compile_bytecode, compile_for_host
 from wasm_agents.builder.runtime import guest_stdlib, tree_lines
 from wasm_agents.builder.toolchain import run_componentize_py
 from wasm_agents.errors import BuildError
@@ -22,6 +22,9 @@ WASI_LACKS = frozenset({
     "_ctypes", "ctypes", "_ssl", "ssl", "mmap", "_multiprocessing", "_posixsubprocess", "fcntl", "termios", "pwd", "grp",
     "resource", "readline", "_curses", "curses", "_tkinter", "tkinter", "_dbm", "_gdbm", "_hashlib", "_uuid", "_posixshmem",
 })
+
+# How the guest's traceback ends when the harness finds the agent module's `main` missing or not callable.
+MAIN_NOT_CALLABLE = f"{HARNESS_MODULE}.MainNotCallable: "
 
 # The flags word of an unchecked-hash .pyc (PEP 552): valid whatever the source's mtime.
 PYC_UNCHECKED_HASH = 0b01
@@ -39,7 +42,9 @@ def componentize(agent_name: str, code_dir: Path, site_packages: Path, output: P
     if not cached.is_file():
         _build(agent_name, code_dir, site_packages, cached)
     if not bytecode.is_dir():
-        _compile(agent_name, cached, fuel, code_dir, site_packages, bytecode)
+        _compile(agent_name, cached, fuel, code_dir, site_packages, bytecode)  # compiles the component for this host too
+    else:
+        compile_for_host(cached, fuel)  # the compiled cache may have been cleaned since
     shutil.copyfile(cached, output)
     for name, target in (("code", code_dir), ("deps", site_packages)):
         if (bytecode / name).is_dir():
@@ -99,6 +104,8 @@ def failure(stderr: str, folder: str) -> str:
     if trace is None:
         return f"componentize-py failed: {_reason(stderr)}"
     frames, error = trace
+    if error.startswith(MAIN_NOT_CALLABLE):  # the harness found the module's `main` unusable
+        return f"{folder}/main.py: {error.removeprefix(MAIN_NOT_CALLABLE)}"
     lines = [f"importing {folder}/main.py failed at build time: {error}"]
     for frame, source in frames:
         if not frame.startswith(SANDBOX_MOUNT + "/"):  # the harness's own frame says nothing to the user

@@ -5,29 +5,45 @@ key binds the component's SHA256, the wasmtime version and the engine configurat
 """
 
 import hashlib
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from importlib.metadata import version
 from pathlib import Path
 
-from wasmtime import Engine
+from wasmtime import Engine, WasmtimeError
 from wasmtime.component import Component
 
 from wasm_agents.errors import VerificationError
 from wasm_agents.paths import cache_dir, write_atomically
 from wasm_agents.sandbox.engine import config_fingerprint
 
+# Wraps a compile, the slow path (~10 s a component): what a caller uses to show that it happens.
+Compiling = Callable[[], AbstractContextManager[object]]
 
-def load_component(engine: Engine, path: Path, sha256: str, fuel: bool) -> Component:
-    """Return the component at `path`, which must hash to `sha256`, compiled for `engine`."""
-    compiled = cache_dir("compiled") / f"{cache_key(sha256, fuel)}.cwasm"
+
+def load_component(engine: Engine, path: Path, sha256: str, fuel: bool, *, compiling: Compiling = nullcontext) -> Component:
+    """Return the component at `path`, which must hash to `sha256`, compiled for `engine`; a compile runs within `compiling()`."""
+    compiled = compiled_path(sha256, fuel)
     if compiled.is_file():
-        return Component.deserialize_file(engine, str(compiled))
+        try:
+            return Component.deserialize_file(engine, str(compiled))
+        except WasmtimeError:
+            if compiled.is_file():
+                raise
+            # `wasm-agents cache clean` removed it meanwhile: compile it again
     data = path.read_bytes()
     actual = hashlib.sha256(data).hexdigest()
     if actual != sha256:  # the file changed after verification: compile only what was verified
         raise VerificationError([f"{path.name}: sha256 mismatch: expected {sha256}, got {actual}"])
-    component = Component(engine, data)
-    write_atomically(compiled, component.serialize())
+    with compiling():
+        component = Component(engine, data)
+        write_atomically(compiled, component.serialize())
     return component
+
+
+def compiled_path(sha256: str, fuel: bool) -> Path:
+    """Return where the component hashing to `sha256` is cached, compiled for this host and engine configuration."""
+    return cache_dir("compiled") / f"{cache_key(sha256, fuel)}.cwasm"
 
 
 def cache_key(sha256: str, fuel: bool) -> str:

@@ -25,6 +25,27 @@ from wasm_agents_protocol import CODE_MOUNT, COMPILE_BYTECODE, DEPS_MOUNT, WARM_
 import main as agent_main
 
 
+class MainNotCallable(Exception):
+    """The agent's module has no callable `main`: raised while the build imports it, and reported naming the agent's main.py."""
+
+
+def _described(value: object) -> str:
+    """Name `value` in a message: None, or its type with an article."""
+    if value is None:
+        return "None"
+    noun = type(value).__name__
+    return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
+
+
+if not hasattr(agent_main, "main"):
+    raise MainNotCallable("defines no main(config) function")
+if not callable(agent_main.main):
+    raise MainNotCallable(f"main must be a function main(config), not {_described(agent_main.main)}")
+
+# What run() got instead of a result when main(config) returned an object without a run() method.
+_NO_RUN = object()
+
+
 def _compile_what_the_snapshot_lacks() -> int:
     """Compile the agent's and its packages' modules that the snapshot did not import, with this interpreter.
 
@@ -73,12 +94,18 @@ class WitWorld(wit_world.WitWorld):
         try:
             config = json.loads(input)
             agent = agent_main.main(config)
-            result = agent.run()
+            run = getattr(agent, "run", None)
+            result = run() if callable(run) else _NO_RUN
         except BaseException as error:  # SystemExit too: the agent must not end the sandbox silently
             raise Err(_error(type(error).__name__, str(error), traceback.format_exc())) from None
         finally:
             sys.stdout.flush()
             sys.stderr.flush()
+        if result is _NO_RUN:  # said in the agent's terms, without a traceback into this harness
+            name = config["agent"]
+            folder = "agent" if name == "agent" else f"agent-{name}"
+            message = f"agent '{name}': main(config) returned {_described(agent)} without a run() method ({folder}/main.py)"
+            raise Err(_error("TypeError", message, ""))
         try:
             return json.dumps(result, allow_nan=False)
         except (TypeError, ValueError) as error:
