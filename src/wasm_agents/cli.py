@@ -285,6 +285,7 @@ def cache_clean(names: tuple[str, ...], older_than: float | None, as_json: bool)
 @click.option("--concurrency", "-j", type=click.IntRange(1, 1024), default=1, show_default=True, help="Chains run at once.")
 @click.option("--events", "events_path", type=click.Path(path_type=Path), help="Write events to FILE instead of stderr.")
 @click.option("--log-level", type=click.Choice(list(LEVELS)), default="info", show_default=True)
+@click.option("--log-format", type=click.Choice(["text", "json"]), help="Events as short lines (text) or JSON lines. Default: text when they go to a terminal, else json.")
 @trusted_key_option
 @click.option("--backend", type=click.Choice(BACKENDS), default="local", show_default=True, help="Run chains in this process, or on Ray (pip install 'wasm-agents[ray]').")
 @click.option("--ray-address", help="With --backend ray: the cluster to join (default: start a local Ray for this run).")
@@ -297,11 +298,12 @@ def cache_clean(names: tuple[str, ...], older_than: float | None, as_json: bool)
 def run(
     dist: Path, task_text: str | None, task_file: Path | None, concurrency: int, events_path: Path | None, log_level: str,
     trusted_keys: tuple[Path, ...], backend: str, ray_address: str | None, ray_workers: int | None, retries: int,
-    output_path: Path | None, resume: bool, unordered: bool, trace_path: Path | None,
+    output_path: Path | None, resume: bool, unordered: bool, trace_path: Path | None, log_format: str | None,
 ) -> None:
     """Verify DIST (and its signature if keys are trusted), then run each task through its agent chain; one JSON result per task on stdout."""
     from wasm_agents.artifacts import trust_policy
     from wasm_agents.backends import Local, Ray, run_tasks
+    from wasm_agents.console import BatchProgress, stderr_console
     from wasm_agents.journal import Journal
     from wasm_agents.timeline import recording
 
@@ -317,7 +319,7 @@ def run(
     todo = [index for index in range(len(tasks)) if index not in done]
     failed_before = not all(done.values())  # a task the results file already holds as failed
     results = _claim_stdout()
-    with _events_stream(events_path) as stream, recording(_run_events(stream, log_level), trace_path) as events:
+    with _events_stream(events_path) as stream, recording(_run_events(stream, log_level, log_format), trace_path) as events:
         if not todo:
             _exit(EXIT_AGENT_FAILED if failed_before else EXIT_OK)
         try:
@@ -328,12 +330,15 @@ def run(
         finished: dict[int, str] = {}
         printed = 0
         tally = _Tally()
+        progress = BatchProgress(stderr_console() if _shows_progress(len(todo), events_path, log_format) else None, len(todo))
+        progress.start()
         try:
             for line in lines:
                 text = finished[line["index"]] = _encode(line)  # before the journal: stdout never misses a saved line
                 if journal:
                     journal.append(text)
                 tally.add(line)
+                progress.add(line["ok"])
                 if unordered:
                     results.write(finished.pop(line["index"]) + "\n")
                 while not unordered and printed < len(todo) and todo[printed] in finished:
@@ -341,12 +346,15 @@ def run(
                     printed += 1
                 results.flush()
         except KeyboardInterrupt:
+            progress.stop()  # before anything else is printed
             lines.close()  # cancels outstanding tasks and stops the workers before exiting
             for index in sorted(finished):  # what finished behind a task still running is kept too
                 results.write(finished[index] + "\n")
             results.flush()
             tally.report(len(todo), interrupted=True)
             raise
+        finally:
+            progress.stop()
     tally.report(len(todo))
     _exit(EXIT_AGENT_FAILED if failed_before or tally.failed else EXIT_OK)
 
@@ -394,9 +402,9 @@ class _CompileStatus(Events):
             self._status = None
         super().emit(name, level, **fields)
         if name == "sandbox.compile.start":
-            from rich.console import Console
+            from wasm_agents.console import stderr_console  # the console a batch's progress bar is drawn on, too
 
-            self._status = Console(stderr=True).status(f"{fields['message']}...")
+            self._status = stderr_console().status(f"{fields['message']}...")
             self._status.start()
 
 
@@ -410,9 +418,21 @@ def _encode(line: dict[str, Any]) -> str:
         return json.dumps({**head, "ok": False, "error": failure.to_json()})
 
 
-def _run_events(stream: TextIO, level: str) -> Events:
-    """The events of `run`: with a spinner while a component is compiled, when a person watches stderr."""
+def _run_events(stream: TextIO, level: str, log_format: str | None) -> Events:
+    """The events of `run`: short lines when a person watches stderr or text is asked for (see console.py), else JSON
+    lines, with a spinner while a component is compiled when stderr is a terminal."""
+    if log_format == "text" or (log_format is None and stream is sys.stderr and sys.stderr.isatty()):
+        from rich.console import Console
+
+        from wasm_agents.console import ConsoleEvents, stderr_console
+
+        return ConsoleEvents(stderr_console() if stream is sys.stderr else Console(file=stream), level)
     return _CompileStatus(stream, level) if sys.stderr.isatty() else Events(stream, level)
+
+
+def _shows_progress(tasks: int, events_path: Path | None, log_format: str | None) -> bool:
+    """Whether a batch draws a progress bar on stderr: on a terminal, for more than one task, and not among JSON events."""
+    return tasks > 1 and sys.stderr.isatty() and not (events_path is None and log_format == "json")
 
 
 def _claim_stdout() -> TextIO:

@@ -8,11 +8,12 @@ import json
 import re
 import threading
 from datetime import datetime
-from types import TracebackType
+from functools import cache
 from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.status import Status
 from rich.text import Text
 
 from wasm_agents.events import Events
@@ -64,8 +65,10 @@ def _message(name: str, record: dict[str, Any]) -> tuple[str, str]:
     fields = {key: value for key, value in record.items() if key not in _SHOWN_APART and not key.startswith("exception.")}
     timing = _duration(record.get("duration_ms"))
     if name == "agent.log":
-        attributes = record.get("attributes")
-        return str(record.get("body", "")), _fields(attributes if isinstance(attributes, dict) else {})
+        attributes = record.get("attributes") if isinstance(record.get("attributes"), dict) else {}
+        # A logging record formatted by logging's default format repeats its level and logger: the line shows both.
+        body = str(record.get("body", "")).removeprefix(f"{record.get('severity_text')}:{attributes.get('logger')}:")
+        return body, _fields(attributes)
     if name in ("agent.stdout", "agent.stderr"):
         return str(record.get("text", "")), name.removeprefix("agent.")
     if name == "agent.start":
@@ -148,7 +151,8 @@ class ConsoleEvents(Events):
     """Events shown on a rich Console as short lines instead of JSON; filtered, counted and budgeted as Events are.
 
     An agent is indented by its depth in the chain, known from its agent.start event, which is seen here even
-    when its level is not shown; events forwarded from elsewhere (Ray) fall back on their parent span.
+    when its level is not shown; events forwarded from elsewhere (Ray) fall back on their parent span. A component
+    compiled for this host (at the first run after a build elsewhere) shows a spinner until the next event.
     """
 
     def __init__(self, console: Console, level: str = "info") -> None:
@@ -157,12 +161,19 @@ class ConsoleEvents(Events):
         self._depths: dict[str, int] = {}
         self._spans: dict[str, list[str]] = {}  # per chain, to forget its spans when it ends
         self._depths_lock = threading.Lock()
+        self._status: Status | None = None
 
     def emit(self, name: str, level: str = "info", **fields: Any) -> None:
-        """Note an agent's depth at its start, then emit as Events does."""
+        """Emit as Events does; note an agent's depth at its start, and spin while a component compiles for this host."""
         if name == "agent.start":
             self._note(fields.get("trace_id"), fields.get("span_id"), fields.get("depth"))
+        if self._status is not None:  # the compile it showed is over
+            self._status.stop()
+            self._status = None
         super().emit(name, level, **fields)
+        if name == "sandbox.compile.start" and self.console.is_terminal:
+            self._status = self.console.status(Text(shown(str(fields.get("message", "compiling"))) + "..."))
+            self._status.start()
 
     def _write(self, record: dict[str, Any], line: str) -> None:
         text = render(record, self._depth(record))
@@ -193,7 +204,7 @@ class ConsoleEvents(Events):
 
 
 class BatchProgress:
-    """A batch's progress bar on a console (done/total, ok/failed, elapsed), gone once the batch ends; without a console, nothing."""
+    """A batch's progress bar on a console (done/total, ok/failed, elapsed), gone once stopped; without a console, nothing."""
 
     def __init__(self, console: Console | None, total: int) -> None:
         self.ok = self.failed = 0
@@ -202,6 +213,11 @@ class BatchProgress:
             console=console, transient=True,
         )
         self._task = self._progress.add_task("tasks", total=total, counts="") if self._progress else None
+
+    def start(self) -> None:
+        """Draw the bar; what the console prints meanwhile goes above it."""
+        if self._progress:
+            self._progress.start()
 
     def add(self, ok: bool) -> None:
         """Count one finished task."""
@@ -212,14 +228,12 @@ class BatchProgress:
             self._progress.update(self._task, advance=1, counts=counts)
 
     def stop(self) -> None:
-        """Take the bar off the terminal (safe to call again)."""
+        """Take the bar off the terminal (again: nothing)."""
         if self._progress:
             self._progress.stop()
 
-    def __enter__(self) -> "BatchProgress":
-        if self._progress:
-            self._progress.start()
-        return self
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None) -> None:
-        self.stop()
+@cache
+def stderr_console() -> Console:
+    """The one Console on stderr: events, a progress bar and spinners drawn through it do not garble each other."""
+    return Console(stderr=True)
