@@ -244,7 +244,7 @@ def cache(context: click.Context, as_json: bool) -> None:
 @cache.command("show")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def cache_show(as_json: bool) -> None:
-    """Show each cache with its path, entries, size and what it holds."""
+    """Show each cache (a folder of the cache root, named in the title) with its entries, size and what it holds."""
     from wasm_agents.caches import caches, table
     from wasm_agents.paths import cache_root
 
