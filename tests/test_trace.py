@@ -21,11 +21,13 @@ CLI = [sys.executable, "-m", "wasm_agents"]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 FAILING_HELPER = {"op": "to", "target": "echo", "inner": {"op": "raise-as", "name": "Boom"}}
+OFFLINE = "import urllib.request\ntry:\n    urllib.request.urlopen('http://example.org/data', timeout=5)\nexcept OSError as error:\n    result = str(error)\n"
 TASKS = [
     {"op": "log"},
     FAILING_HELPER,
     {"op": "to", "target": "fuel", "inner": {"op": "loop"}},
     {"op": "catch", "target": "echo", "inner": {"op": "multiply", "a": 6, "b": 7}},
+    {"op": "exec", "code": OFFLINE},  # no [network]: the host refuses the request
 ]
 
 
@@ -218,7 +220,7 @@ def test_trace_of_a_real_run_where_a_helper_fails(testbed_dist, tmp_path):
     assert done.returncode == 1, done.stderr
     results = [json.loads(line) for line in done.stdout.splitlines()]
     traced = wasm_agents("trace", str(tmp_path / "events.jsonl"), "-o", str(tmp_path / "run.html"))
-    assert traced.returncode == 0 and traced.stdout.strip() == f"Wrote {tmp_path / 'run.html'}: 4 chains (2 ok, 2 failed), 7 hops"
+    assert traced.returncode == 0 and traced.stdout.strip() == f"Wrote {tmp_path / 'run.html'}: 5 chains (3 ok, 2 failed), 8 hops"
     chains = {chain["trace_id"]: chain for chain in page_of((tmp_path / "run.html").read_text())["chains"]}
     assert set(chains) == {result["run_id"] for result in results}
     for result in results:  # the same hops as the results say, agent by agent
@@ -237,6 +239,8 @@ def test_trace_of_a_real_run_where_a_helper_fails(testbed_dist, tmp_path):
     assert fuel["limit"] == "fuel", (fuel, results[2])
     logged = chains[results[0]["run_id"]]["hops"][0]["entries"]
     assert [(e["name"], e["text"]) for e in logged] == [("agent.log", "probe says"), ("agent.stdout", "to stdout"), ("agent.stderr", "to stderr")]
+    [refused] = chains[results[4]["run_id"]]["hops"][0]["entries"]
+    assert refused["name"] == "http.refused" and refused["text"].startswith("GET http://example.org/data refused (")
 
 
 @pytest.mark.slow
@@ -248,9 +252,9 @@ def test_run_trace_records_debug_events_without_changing_what_stderr_gets(testbe
     assert sorted(names) == sorted(json.loads(line)["event.name"] for line in plain.stderr.splitlines())
     assert set(names) <= {"agent.end", "chain.end"}  # errors only, as asked
     page = page_of((tmp_path / "run.html").read_text())
-    assert page["source"] == "this run" and len(page["chains"]) == 4
+    assert page["source"] == "this run" and len(page["chains"]) == 5
     hops = [hop for chain in page["chains"] for hop in chain["hops"]]
-    assert len(hops) == 7 and all(hop["queued_ms"] is not None for hop in hops)  # agent.start: a debug event
+    assert len(hops) == 8 and all(hop["queued_ms"] is not None for hop in hops)  # agent.start: a debug event
     assert any(entry["text"] == "probe says" for hop in hops for entry in hop["entries"])  # a warning, below --log-level error
     refused = run_batch(testbed_dist, tmp_path, "--trace", str(tmp_path / "missing" / "run.html"))
     assert refused.returncode == 2 and refused.stdout == "" and "no such folder" in refused.stderr
