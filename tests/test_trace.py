@@ -70,7 +70,7 @@ def test_events_become_a_chain_of_hops_with_their_logs_requests_and_errors():
     root, helper = chain["hops"]
     assert (root["agent"], root["depth"], root["outcome"], root["start_ms"], root["queued_ms"]) == ("agent", 0, "error", 0.1, 0.1)
     assert (helper["agent"], helper["depth"], helper["start_ms"], helper["end_ms"], helper["duration_ms"]) == ("parser", 1, 21.0, 50.0, 29.0)
-    assert helper["error"] == {"type": "ValueError", "message": "bad row 2", "traceback": "Traceback ...\nValueError: bad row 2\n"}
+    assert helper["error"] == {"type": "ValueError", "message": "bad row 2", "traceback": "Traceback ...\nValueError: bad row 2\n", "hint": ""}
     assert (root["passed_on"], helper["passed_on"]) == (True, False)  # the root only let the helper's failure through
     assert [(e["name"], e["text"], e.get("detail")) for e in root["entries"]] == [("agent.log", "parsing", "rows=3")]
     stdout, request, refused = helper["entries"]
@@ -89,11 +89,12 @@ def test_helpers_follow_their_caller_even_when_its_end_was_stamped_late():
 def test_a_limit_hit_is_marked_as_one():
     lines = [
         event("agent.end", "01.000000", level="ERROR", duration_ms=300.0, outcome="error", fuel_used=200, **HELPER,
-              **{"exception.type": "fuel", "exception.message": "fuel budget of 200 exhausted"}),
+              **{"exception.type": "fuel", "exception.message": "fuel budget of 200 exhausted", "exception.hint": "raise fuel in agent-parser/agent.toml"}),
         event("chain.end", "01.000100", level="ERROR", trace_id=TRACE, duration_ms=301.0, outcome="error", **{"error.type": "fuel", "error.agent": "parser"}),
     ]
     [chain] = page_data(read_lines(lines, "e"))["chains"]
-    assert chain["limit"] == "fuel" and chain["hops"][0]["limit"] == "fuel" and chain["hops"][0]["fuel_used"] == 200
+    [hop] = chain["hops"]
+    assert chain["limit"] == hop["limit"] == "fuel" and hop["fuel_used"] == 200 and hop["error"]["hint"] == "raise fuel in agent-parser/agent.toml"
 
 
 def test_info_level_events_are_enough_for_a_waterfall():
@@ -236,7 +237,7 @@ def test_trace_of_a_real_run_where_a_helper_fails(testbed_dist, tmp_path):
     assert 0 <= root["start_ms"] <= echo["start_ms"] <= echo["end_ms"] <= root["end_ms"] <= failed["duration_ms"] + 1
     assert failed["error_message"] == "raised by echo" and (root["passed_on"], echo["passed_on"]) == (True, False)
     [fuel] = [hop for hop in chains[results[2]["run_id"]]["hops"] if hop["agent"] == "fuel"]
-    assert fuel["limit"] == "fuel", (fuel, results[2])
+    assert fuel["limit"] == "fuel" and fuel["error"]["hint"] == "raise [limits] fuel in agent-fuel/agent.toml", (fuel, results[2])
     logged = chains[results[0]["run_id"]]["hops"][0]["entries"]
     assert [(e["name"], e["text"]) for e in logged] == [("agent.log", "probe says"), ("agent.stdout", "to stdout"), ("agent.stderr", "to stderr")]
     [refused] = chains[results[4]["run_id"]]["hops"][0]["entries"]

@@ -168,6 +168,7 @@ def _add(chains: dict[str, Chain], record: dict[str, Any], where: str) -> None:
                 "type": error_type,
                 "message": _get(record, "exception.message", str, where) or "",
                 "traceback": _get(record, "exception.stacktrace", str, where) or "",
+                "hint": _get(record, "exception.hint", str, where) or "",
             }
     else:
         hop.entries.append(_entry(name, level, time, record, where))
