@@ -288,7 +288,7 @@ class Runner:
             "http.request", "info", agent=frame.agent, **span, **_http_fields(request), status=response.status,
             request_bytes=len(request.body), response_bytes=len(response.body), duration_ms=_ms_since(start),
         )
-        return True, json.dumps(response.to_json())
+        return True, response.to_wire()
 
     def _guest_log(self, agent: str, span: dict[str, Any], budget: EventBudget, level: str, fields: dict[str, Any]) -> None:
         level = level if level in LOG_LEVELS else "info"

@@ -7,7 +7,6 @@ request raises the error each library's users already catch; redirects come back
 library follows them through the host and every hop is checked again.
 """
 
-import base64
 import http.client
 import io
 import json
@@ -37,23 +36,19 @@ class TimedOut(TimeoutError):
 
 def exchange(method: str, url: str, headers: list[tuple[str, str]], body: bytes | None, timeout: float | None) -> tuple[int, str, list[tuple[str, str]], bytes]:
     """Have the host make one request; return its status, reason, headers and body (still content-encoded)."""
-    request = {
-        "method": method,
-        "url": url,
-        "headers": [[str(name), str(value)] for name, value in headers],
-        "body": base64.b64encode(body).decode("ascii") if body else None,
-        "timeout": timeout,
-    }
+    # A JSON line, then the body's bytes as latin-1 characters, each way: no base64, no escaping of the body.
+    head = json.dumps({"method": method, "url": url, "headers": [[str(name), str(value)] for name, value in headers], "timeout": timeout})
     try:
-        answer = json.loads(wit_world.host_call("http", json.dumps(request)))
+        answer = wit_world.host_call("http", f"{head}\n{(body or b'').decode('latin-1')}")
     except Err as refusal:
         error = json.loads(refusal.value)
         message = error.get("message", "the request failed")
         if error.get("type") == "NetworkTimeout":
             raise TimedOut(message, error.get("reason") == "connect-timeout") from None
         raise (Failed if error.get("type") == "NetworkFailed" else Refused)(message) from None
-    headers = [(name, value) for name, value in answer["headers"]]
-    return answer["status"], answer["reason"], headers, base64.b64decode(answer["body"])
+    head, _, content = answer.partition("\n")
+    fields = json.loads(head)
+    return fields["status"], fields["reason"], [(name, value) for name, value in fields["headers"]], content.encode("latin-1")
 
 
 def seconds(timeout) -> float | None:

@@ -50,8 +50,8 @@ def fetch(task):
                 answer = client.request(method, url, content=data, headers=headers)
                 return {"status": answer.status_code, "text": answer.text, "url": str(answer.url), "history": [r.status_code for r in answer.history]}
         if library == "raw":  # what a hostile agent could send, past every library's checks
-            request = {"method": method, "url": url, "headers": task.get("raw_headers", []), "body": None, "timeout": timeout}
-            return {"answer": json.loads(wit_world.host_call("http", json.dumps(request)))}
+            request = {"method": method, "url": url, "headers": task.get("raw_headers", []), "timeout": timeout}
+            return {"answer": json.loads(wit_world.host_call("http", json.dumps(request)).partition("\n")[0])}
     except Exception as error:  # noqa: BLE001 - the test reads what the agent could catch
         return {"error": type(error).__name__, "caught_as": [kind.__name__ for kind in type(error).__mro__], "message": str(error)}
     raise ValueError(f"unknown library {library!r}")
