@@ -273,4 +273,27 @@ def test_guest_text_cannot_drive_the_terminal():
     text = render(record, 1).plain
     assert "\x1b" not in text and "\x07" not in text and "\x9b" not in text and "\r" not in text
     assert len(text.splitlines()) == 1 and "\\x1b[2J" in text
-    assert shown("a\nb", one_line=False) == "a\nb" and shown("a\nb") == "a\\x0ab"
+    assert shown("a\tb\nc") == "a\tb\\x0ac"
+
+
+def test_events_forwarded_from_ray_workers_are_indented_by_their_parent_span():
+    import io
+
+    from rich.console import Console
+
+    from wasm_agents.console import ConsoleEvents
+
+    screen = io.StringIO()
+    events = ConsoleEvents(Console(file=screen, width=200), "info")
+    stamp = {"timestamp": "2026-01-02T03:04:05.678901Z", "trace_id": "t" * 32}
+    for record in (
+        {"severity_text": "INFO", "event.name": "agent.log", "agent": "agent", "span_id": "a", "body": "root"},
+        {"severity_text": "INFO", "event.name": "agent.log", "agent": "parser", "span_id": "b", "parent_span_id": "a", "body": "one down"},
+        {"severity_text": "DEBUG", "event.name": "agent.log", "agent": "parser", "span_id": "b", "parent_span_id": "a", "body": "hidden"},
+        {"severity_text": "INFO", "event.name": "agent.end", "agent": "leaf", "span_id": "c", "parent_span_id": "b", "outcome": "ok", "duration_ms": 2.5},
+    ):
+        events.forward(json.dumps({**stamp, **record}), {"ray.worker_pid": 7})
+    lines = screen.getvalue().splitlines()
+    assert [line[13:].split()[0] for line in lines] == ["agent", "parser", "leaf"]
+    assert [len(line[13:]) - len(line[13:].lstrip()) for line in lines] == [0, 2, 4]
+    assert lines[2].endswith("done  2.5 ms  ray.worker_pid=7")

@@ -18,6 +18,7 @@ from rich.text import Text
 
 from wasm_agents.events import Events
 from wasm_agents.hints import limit_hint
+from wasm_agents.sandbox import SANDBOX_MOUNT
 
 LEVEL_STYLES = {"DEBUG": "dim", "INFO": "green", "WARNING": "yellow", "ERROR": "bold red"}
 # Fields every event may carry that the line shows in its own way, or not at all.
@@ -27,15 +28,14 @@ _SHOWN_APART = frozenset({
 })
 _AGENT_WIDTH = 16
 _FRAME = re.compile(r'^(?P<lead>[ |+-]*)File "(?P<path>[^"\n]*)", line (?P<line>\d+)(?:, in (?P<function>.*))?$')
-_SANDBOX_FRAME = "/2/"  # the harness and the SDK: their frames say nothing about the agent's code
+_SANDBOX_FRAME = SANDBOX_MOUNT + "/"  # the harness and the SDK: their frames say nothing about the agent's code
 # Control characters (C0 but tab, DEL, C1) as escapes: a guest's text must not drive the terminal.
 _CONTROLS = {code: f"\\x{code:02x}" for code in (*range(0x20), *range(0x7F, 0xA0)) if code != 0x09}
 
 
-def shown(text: str, *, one_line: bool = True) -> str:
-    """Return `text` safe to print: control characters escaped; a line end too when `one_line`."""
-    table = _CONTROLS if one_line else {code: escape for code, escape in _CONTROLS.items() if code != 0x0A}
-    return text.translate(table)
+def shown(text: str) -> str:
+    """Return `text` safe to print on one line: control characters, line ends too, escaped."""
+    return text.translate(_CONTROLS)
 
 
 def render(record: dict[str, Any], depth: int) -> Text:
@@ -47,7 +47,7 @@ def render(record: dict[str, Any], depth: int) -> Text:
     line.append(_clock(record.get("timestamp")) + " ", style="dim")
     who = ("  " * depth + shown(str(agent))) if agent is not None else ""
     line.append(who.ljust(_AGENT_WIDTH), style="cyan")
-    line.append(" " + level.ljust(7) + " ", style=LEVEL_STYLES.get(level, ""))
+    line.append(" " + shown(level).ljust(7) + " ", style=LEVEL_STYLES.get(level, ""))
     message, fields = _message(name, record)
     line.append(shown(message))
     if fields:
@@ -75,7 +75,7 @@ def _message(name: str, record: dict[str, Any]) -> tuple[str, str]:
         return "started", ""
     if name == "agent.end":
         if record.get("outcome") == "ok":
-            return "done", " ".join(filter(None, [timing, _fields(fields)]))
+            return "done", "  ".join(filter(None, [timing, _fields(fields)]))
         return f"{record.get('exception.type', 'Error')}: {record.get('exception.message', '')}", timing
     if name == "chain.start":
         return "chain started", _fields({"run": str(record.get("trace_id", ""))[:12]})
@@ -87,7 +87,7 @@ def _message(name: str, record: dict[str, Any]) -> tuple[str, str]:
     if name == "delegation.refused":
         fields.pop("reason", None)
         return f"delegation refused: {record.get('message', '')}", _fields(fields)
-    return str(record.get("message") or name), " ".join(filter(None, [timing, _fields(fields)]))
+    return str(record.get("message") or name), "  ".join(filter(None, [timing, _fields(fields)]))
 
 
 def _details(name: str, record: dict[str, Any]) -> list[tuple[str, str]]:
