@@ -15,7 +15,7 @@ import socket
 import wit_world
 from componentize_py_types import Err
 
-__all__ = ["Failed", "Refused", "TimedOut", "exchange", "install"]
+__all__ = ["Failed", "NoNetwork", "Refused", "TimedOut", "exchange", "install"]
 
 
 class Refused(ConnectionRefusedError):
@@ -26,12 +26,22 @@ class Failed(ConnectionError):
     """The host could not complete the request: no connection, a TLS failure, a broken answer."""
 
 
+class NoNetwork(socket.gaierror):
+    """The agent has no [network] section: as before it had one, no name is resolved, and the message says how to get one."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(socket.EAI_FAIL, f"Non-recoverable error: no name resolution in the wasm-agents sandbox: {message}")
+
+
 class TimedOut(TimeoutError):
     """No complete answer by the request's timeout or the agent's deadline."""
 
     def __init__(self, message: str, connecting: bool) -> None:
         super().__init__(message)
         self.connecting = connecting
+
+
+NOT_MADE = (Refused, Failed, NoNetwork)  # the request was not made, or no answer came: a library's connection error
 
 
 def exchange(method: str, url: str, headers: list[tuple[str, str]], body: bytes | None, timeout: float | None) -> tuple[int, str, list[tuple[str, str]], bytes]:
@@ -45,6 +55,8 @@ def exchange(method: str, url: str, headers: list[tuple[str, str]], body: bytes 
         message = error.get("message", "the request failed")
         if error.get("type") == "NetworkTimeout":
             raise TimedOut(message, error.get("reason") == "connect-timeout") from None
+        if error.get("reason") == "no-network":
+            raise NoNetwork(message) from None
         raise (Failed if error.get("type") == "NetworkFailed" else Refused)(message) from None
     head, _, content = answer.partition("\n")
     fields = json.loads(head)
@@ -225,7 +237,7 @@ def _install_urllib3(connectionpool) -> None:
             if error.connecting:
                 raise MaxRetryError(self, url, ConnectTimeoutError(self, str(error))) from None
             raise ReadTimeoutError(self, url, str(error)) from None
-        except (Refused, Failed) as error:
+        except NOT_MADE as error:
             raise MaxRetryError(self, url, NewConnectionError(self, f"Failed to establish a new connection: {error}")) from None
         raw = parsed_answer(method, *answer)
         fields = HTTPHeaderDict()
@@ -266,7 +278,7 @@ def _install_httpx(default) -> None:
             status, reason, answer_headers, body = exchange(request.method, str(request.url), headers, request.read(), seconds(request.extensions.get("timeout")))
         except TimedOut as error:
             raise (httpx.ConnectTimeout if error.connecting else httpx.ReadTimeout)(str(error), request=request) from None
-        except (Refused, Failed) as error:
+        except NOT_MADE as error:
             raise httpx.ConnectError(str(error), request=request) from None
         return httpx.Response(
             status, headers=answer_headers, stream=httpx.ByteStream(body), request=request,
