@@ -175,9 +175,8 @@ class Runner:
         self.events.emit("sandbox.compile.start", "debug", agent=agent, message=f"compiling agent '{agent}' for this host (once; cached)")
         start = time.monotonic()
         yield
-        seconds = round(time.monotonic() - start, 3)
-        message = f"compiled agent '{agent}' for this host in {seconds:.1f} s (cached for later runs)"
-        self.events.emit("sandbox.compile", "info", agent=agent, seconds=seconds, message=message)
+        message = f"compiled agent '{agent}' for this host (cached for later runs)"
+        self.events.emit("sandbox.compile", "info", agent=agent, seconds=round(time.monotonic() - start, 3), message=message)
 
     def _invoke(self, chain: _Chain, name: str, task_json: str, parent: _Frame | None) -> tuple[Outcome, Failure | None]:
         """Run agent `name` once; return its outcome and, if it failed, the failure where that started."""
