@@ -2,7 +2,9 @@
 
 import json
 import os
+import signal
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -322,8 +324,9 @@ def run(
     with _events_stream(events_path) as stream, recording(_run_events(stream, log_level, log_format), trace_path) as events:
         if not todo:
             _exit(EXIT_AGENT_FAILED if failed_before else EXIT_OK)
+        stop = threading.Event()
         try:
-            lines = run_tasks(dist, tasks, options, events=events, trust=trust, indexes=todo)
+            lines = run_tasks(dist, tasks, options, events=events, trust=trust, indexes=todo, stop=stop)
         except ModuleNotFoundError as missing:
             raise WasmAgentsError(f"--backend {backend}: {missing.name} is not installed (pip install 'wasm-agents[{backend}]')") from None
         # stdout gets the lines in task order (or as they finish, --unordered); the journal gets each as soon as it finishes.
@@ -333,21 +336,24 @@ def run(
         progress = BatchProgress(stderr_console() if _shows_progress(len(todo), events_path, log_format) else None, len(todo))
         progress.start()
         try:
-            for line in lines:
-                text = finished[line["index"]] = _encode(line)  # before the journal: stdout never misses a saved line
-                if journal:
-                    journal.append(text)
-                tally.add(line)
-                progress.add(line["ok"])
-                if unordered:
-                    results.write(finished.pop(line["index"]) + "\n")
-                while not unordered and printed < len(todo) and todo[printed] in finished:
-                    results.write(finished.pop(todo[printed]) + "\n")
-                    printed += 1
-                results.flush()
+            with _interrupt_sets(stop):  # so no line is lost to a KeyboardInterrupt between two statements
+                for line in lines:
+                    text = finished[line["index"]] = _encode(line)  # before the journal: stdout never misses a saved line
+                    if journal:
+                        journal.append(text)
+                    tally.add(line)
+                    progress.add(line["ok"])
+                    if unordered:
+                        results.write(finished.pop(line["index"]) + "\n")
+                    while not unordered and printed < len(todo) and todo[printed] in finished:
+                        results.write(finished.pop(todo[printed]) + "\n")
+                        printed += 1
+                    results.flush()
+            if stop.is_set():  # Ctrl-C: the backend handed over every line finished by then, and stopped
+                raise KeyboardInterrupt
         except KeyboardInterrupt:
             progress.stop()  # before anything else is printed
-            lines.close()  # cancels outstanding tasks and stops the workers before exiting
+            lines.close()  # cancels outstanding tasks and stops the workers before exiting (after a second Ctrl-C)
             for index in sorted(finished):  # what finished behind a task still running is kept too
                 results.write(finished[index] + "\n")
             results.flush()
@@ -433,6 +439,25 @@ def _run_events(stream: TextIO, level: str, log_format: str | None) -> Events:
 def _shows_progress(tasks: int, events_path: Path | None, log_format: str | None) -> bool:
     """Whether a batch draws a progress bar on stderr: on a terminal, for more than one task, and not among JSON events."""
     return tasks > 1 and sys.stderr.isatty() and not (events_path is None and log_format == "json")
+
+
+@contextmanager
+def _interrupt_sets(stop: threading.Event) -> Iterator[None]:
+    """Make a first Ctrl-C set `stop`, and a second one raise KeyboardInterrupt (SIGINT ignored or handled by the caller is left so)."""
+
+    def handler(signum: int, frame: object) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+
+    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield
+        return
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _claim_stdout() -> TextIO:

@@ -1,5 +1,6 @@
 """Where chains run: in this process (`Local`) or on a Ray cluster (`Ray`). Both yield the same lines."""
 
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,6 +10,10 @@ from wasm_agents.artifacts import TrustPolicy
 from wasm_agents.events import Events
 
 BACKENDS = ("local", "ray")
+
+# How long the caller's thread waits for a line before it looks at `stop` again. Also how soon it runs a signal
+# handler: one that lands on another thread (Linux gives SIGINT to any thread) only runs once the main thread wakes.
+POLL_S = 0.1
 
 
 @dataclass(frozen=True)
@@ -36,20 +41,24 @@ def run_tasks(
     events: Events | None = None,
     trust: TrustPolicy | None = None,
     indexes: list[int] | None = None,
+    stop: threading.Event | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Verify `dist` (under `trust`, if given), then run the tasks at `indexes` (default: all) through its chain.
 
     Yield one output line per task as it finishes, in whatever order they finish: each line has its task's index.
+    Once `stop` is set, the lines of every task finished by then are yielded and the iterator ends within POLL_S,
+    leaving the other tasks unfinished (as closing it does, which stops at once).
     """
     events = events or Events(None)
     indexes = list(range(len(tasks))) if indexes is None else indexes
+    stop = stop or threading.Event()
     if isinstance(backend, Local):
         from wasm_agents.backends.local import run_local
 
-        return run_local(dist, tasks, indexes, backend, events=events, trust=trust)
+        return run_local(dist, tasks, indexes, backend, events=events, trust=trust, stop=stop)
     from wasm_agents.backends.ray import run_on_ray  # the core never imports ray
 
-    return run_on_ray(dist, tasks, indexes, backend, events=events, trust=trust)
+    return run_on_ray(dist, tasks, indexes, backend, events=events, trust=trust, stop=stop)
 
 
 def output_line(index: int, task: Any, result: dict[str, Any]) -> dict[str, Any]:

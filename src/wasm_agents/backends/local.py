@@ -1,30 +1,46 @@
 """The local backend: one Runner in this process, `concurrency` chains at once on threads."""
 
+import queue
+import threading
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from wasm_agents.artifacts import TrustPolicy
-from wasm_agents.backends import Local, output_line
+from wasm_agents.backends import POLL_S, Local, output_line
 from wasm_agents.errors import ErrorKind, Failure
 from wasm_agents.events import Events
-from wasm_agents.orchestrator import Runner
+from wasm_agents.orchestrator import ChainResult, Runner
 
 
 def run_local(
-    dist: Path, tasks: list[Any], indexes: list[int], options: Local, *, events: Events, trust: TrustPolicy | None
+    dist: Path, tasks: list[Any], indexes: list[int], options: Local, *, events: Events, trust: TrustPolicy | None,
+    stop: threading.Event,
 ) -> Iterator[dict[str, Any]]:
-    """Verify `dist` once, then run the tasks at `indexes`; yield each one's line as it finishes."""
+    """Verify `dist` once, then run the tasks at `indexes`; yield each one's line as it finishes, until `stop` is set."""
     # With one task, sandboxes made ahead of demand would only compete with its chain for the CPU (a first
     # two-agent chain in a new process: ~10 ms without them, ~17 ms with two per agent).
     warm = 0 if len(indexes) == 1 else 2
     with Runner(dist, events, warm=warm, trust=trust) as runner:
         pool = ThreadPoolExecutor(max_workers=options.concurrency, thread_name_prefix="wasm-agents-chain")
+        finished: queue.SimpleQueue[Future[ChainResult]] = queue.SimpleQueue()
+        running: dict[Future[ChainResult], int] = {}
         try:
-            running = {pool.submit(runner.run, tasks[index]): index for index in indexes}
-            for future in as_completed(running):
-                index = running[future]
+            if stop.is_set():  # while the dist was verified and compiled
+                return
+            for index in indexes:
+                future = pool.submit(runner.run, tasks[index])
+                running[future] = index
+                future.add_done_callback(finished.put)
+            while running:
+                try:  # never an unbounded wait: this thread must wake to see `stop` (see POLL_S)
+                    future = finished.get(block=not stop.is_set(), timeout=POLL_S)
+                except queue.Empty:
+                    if stop.is_set():  # and every line finished so far was handed over
+                        return
+                    continue
+                index = running.pop(future)
                 try:
                     result = future.result().to_json()
                 except Exception as error:  # noqa: BLE001 - a host bug fails its own task, not the batch
@@ -32,5 +48,5 @@ def run_local(
                     result = {"ok": False, "error": failure.to_json()}
                 yield output_line(index, tasks[index], result)
         finally:
-            # Stopped early (Ctrl-C): tasks not started never start, and nobody waits for those running.
+            # Stopped early: tasks not started never start, and nobody waits for those running.
             pool.shutdown(wait=False, cancel_futures=True)

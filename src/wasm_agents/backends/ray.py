@@ -11,6 +11,7 @@ import os
 import shutil
 import tarfile
 import tempfile
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import Any
 import ray
 from ray.exceptions import GetTimeoutError, RayActorError
 
-from wasm_agents.backends import Ray, output_line
+from wasm_agents.backends import POLL_S, Ray, output_line
 from wasm_agents.artifacts import TrustPolicy
 from wasm_agents.artifacts.archive import write_reproducible_tar
 from wasm_agents.errors import ErrorKind, Failure, VerificationError, WasmAgentsError
@@ -80,15 +81,17 @@ class ChainWorker:
 
 
 def run_on_ray(
-    dist: Path, tasks: list[Any], indexes: list[int], options: Ray, *, events: Events, trust: TrustPolicy | None
+    dist: Path, tasks: list[Any], indexes: list[int], options: Ray, *, events: Events, trust: TrustPolicy | None,
+    stop: threading.Event,
 ) -> Iterator[dict[str, Any]]:
-    """Run the tasks at `indexes` on Ray (a local instance unless `options.address` is given); yield each line as it finishes."""
+    """Run the tasks at `indexes` on Ray (a local instance unless `options.address` is given); yield each line as it
+    finishes, until `stop` is set."""
     bundle = _bundle(dist)
     started_here = not ray.is_initialized()
     if started_here:
         ray.init(address=options.address, include_dashboard=False, log_to_driver=False, configure_logging=False)
     try:
-        yield from _Schedule(bundle, tasks, events, options, trust).run(indexes)
+        yield from _Schedule(bundle, tasks, events, options, trust).run(indexes, stop)
     finally:
         if started_here:
             ray.shutdown()
@@ -110,8 +113,8 @@ class _Schedule:
         self.pending: dict[Any, tuple[list[int], Any]] = {}  # object ref -> (task indexes, worker)
         self.done: list[dict[str, Any]] = []  # lines finished and not handed over yet
 
-    def run(self, indexes: list[int]) -> Iterator[dict[str, Any]]:
-        """Yield one line for each task of `indexes`, as soon as it is done."""
+    def run(self, indexes: list[int], stop: threading.Event) -> Iterator[dict[str, Any]]:
+        """Yield one line for each task of `indexes`, as soon as it is done, until `stop` is set."""
         # At least ~4 batches per worker, so the work stays spread when chains take unequal time.
         self.batch = max(1, min(MAX_BATCH, len(indexes) // (4 * self.size)))
         self.workers = [self._start_worker() for _ in range(self.size)]
@@ -119,10 +122,14 @@ class _Schedule:
         left = len(indexes)
         try:
             while left:
-                while queue and len(self.pending) < IN_FLIGHT_PER_WORKER * len(self.workers):
+                stopping = stop.is_set()
+                while not stopping and queue and len(self.pending) < IN_FLIGHT_PER_WORKER * len(self.workers):
                     self._submit(queue[: self.batch])
                     del queue[: self.batch]
-                ready, _ = ray.wait(list(self.pending), num_returns=1)
+                if stopping:  # hand over the batches done by now, and no more
+                    ready, _ = ray.wait(list(self.pending), num_returns=len(self.pending), timeout=0) if self.pending else ([], [])
+                else:  # never an unbounded wait: this thread must wake to see `stop` (see POLL_S)
+                    ready, _ = ray.wait(list(self.pending), num_returns=1, timeout=POLL_S)
                 for ref in ready:
                     batch, worker = self.pending.pop(ref)
                     try:
@@ -139,6 +146,8 @@ class _Schedule:
                 left -= len(self.done)
                 yield from self.done
                 self.done.clear()
+                if stopping:
+                    return
         finally:
             for ref in self.pending:
                 ray.cancel(ref)
