@@ -1,0 +1,322 @@
+"""Python code run once in a fresh instance of the scientific runtime, under an agent's limits.
+
+The runtime is a WASI preview 1 reactor: the host writes source into its memory (`host_alloc`) and
+calls `turn`, which runs it in `__main__`; the guest's `_host.call(frame)` reaches the host through
+its one import, `host.call`. Each invocation gets its own Store and instance, WASI with no arguments,
+no environment, no network and no folder but the runtime's standard library zip (read-only), its
+memory capped by the Store's limits, its time by an epoch deadline and a `poll_oneoff` of the host's
+own that never waits past that deadline, so `time.sleep` cannot hold it.
+"""
+
+import errno
+import math
+import struct
+import threading
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass
+from typing import Any
+
+from wasmtime import Caller, Engine, ExitTrap, FuncType, Linker, Store, Trap, TrapCode, ValType, WasiConfig, WasmtimeError
+
+from wasm_agents.errors import HOST_ONLY, ErrorKind, Failure
+from wasm_agents.project import MIB, Limits
+from wasm_agents.sandbox import guest_json
+from wasm_agents.sandbox.compile_cache import Compiling
+from wasm_agents.sandbox.engine import EPOCH_TICK_S, engines
+from wasm_agents.scientific.module import load_module
+from wasm_agents.scientific.wheel import STDLIB_MOUNT, RuntimeFiles, runtime_files
+
+# The guest's half: runs the agent's source as a module and sends its entry's JSON result (or its
+# exception) back in one frame. Arguments arrive as string literals, so nothing the agent sends is parsed as code.
+HARNESS = """\
+def _wasm_agents_run(source, filename, entry, task_json):
+    import _host, json, sys, traceback, types
+    try:
+        module = types.ModuleType(filename.removesuffix(".py"))
+        module.__file__ = filename
+        sys.modules[module.__name__] = module
+        exec(compile(source, filename, "exec"), module.__dict__)
+        frame = b"result\\n" + json.dumps(getattr(module, entry)(json.loads(task_json))).encode()
+    except BaseException as error:
+        report = {"type": type(error).__name__, "message": str(error), "traceback": traceback.format_exc()}
+        frame = b"error\\n" + json.dumps(report).encode()
+    _host.call(frame)
+_wasm_agents_run(%r, %r, %r, %r)
+"""
+
+WARM_UP_FUEL = 2**62  # instantiation may be charged for filling memory; the agent's budget starts after it
+MAX_ERROR_REPORT_BYTES = 16 << 20
+NO_HOST, HOST_FAULT = -1, -2  # what host.call returns besides 0, as the guest's _host reads it
+_I32 = ValType.i32()
+_MASK32 = 0xFFFFFFFF
+_WAIT_SLICE_S = 0.01
+
+# WASI preview 1 poll_oneoff: a subscription is 48 bytes, an event 32.
+_SUBSCRIPTION = struct.Struct("<QB7xIxxxxQQH6x")  # userdata, tag, clock id or fd, timeout ns, precision, flags
+_EVENT = struct.Struct("<QHB5xQH6x")  # userdata, errno, type, nbytes, flags
+_CLOCK, _FD_READ, _FD_WRITE = 0, 1, 2
+_REALTIME, _MONOTONIC = 0, 1
+_ABSTIME = 1
+_EINVAL, _EFAULT = 28, 21
+_MAX_SUBSCRIPTIONS = 4096
+
+
+@dataclass(frozen=True)
+class PythonRun:
+    """What one run produced: its result, as checked JSON text and as a value, or a failure; and its output."""
+
+    result_json: str | None
+    error: Failure | None
+    stdout: str
+    stderr: str
+    duration_ms: float
+    result: Any = None
+    fuel_used: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when the code returned a result."""
+        return self.error is None
+
+
+class _Guest:
+    """The host side of one running instance: its deadline, its output and the frame it answered with."""
+
+    def __init__(self, limits: Limits, deadline: float) -> None:
+        self.limits = limits
+        self.deadline = deadline
+        self.origin_ns = time.perf_counter_ns()  # where the guest's monotonic clock starts (reset when WASI is set)
+        self.output = {"stdout": bytearray(), "stderr": bytearray()}
+        self.output_bytes = 0
+        self.output_exceeded = False
+        self.answer: tuple[str, bytes] | None = None
+        self.answer_refused: str | None = None
+
+    def write(self, stream: str, data: bytes) -> int | None:
+        """Keep guest output up to the output limit; fail the guest's write beyond it."""
+        self.output_bytes += len(data)
+        if self.output_bytes > self.limits.output_bytes:
+            self.output_exceeded = True
+            return -errno.EIO  # returned, not raised: wasmtime-py would print a raised error to the host's stdout
+        self.output[stream] += data
+        return None
+
+    def text(self, stream: str) -> str:
+        """Return what the guest wrote to `stream`, as text."""
+        return self.output[stream].decode("utf-8", "replace")
+
+
+_current = threading.local()  # the instance running on this thread: the linker's host functions are shared
+_linkers: dict[Engine, Linker] = {}
+_linkers_lock = threading.Lock()
+
+
+def run_python(
+    source: str,
+    task_json: str,
+    limits: Limits | None = None,
+    *,
+    entry: str = "main",
+    filename: str = "main.py",
+    files: RuntimeFiles | None = None,
+    compiling: Compiling = nullcontext,
+) -> PythonRun:
+    """Run `source` as module `filename` in a fresh instance and return what `entry(task)` returned, as JSON.
+
+    Never raises for guest misbehaviour: every way the code can fail becomes the run's error. The first run on a
+    host downloads, verifies and compiles the runtime (minutes); `compiling()` wraps the compile.
+    """
+    limits = limits or Limits()
+    files = files or runtime_files()
+    fuel = limits.fuel is not None
+    engine = engines().engine(fuel)
+    module = load_module(engine, files, fuel, compiling=compiling)
+    linker = _linker(engine)
+    code = (HARNESS % (source, filename, entry, task_json)).encode()
+    start = time.monotonic()
+    guest = _Guest(limits, start + limits.wall_time_s)
+    store = Store(engine)
+    fuel_used = None
+    error = None
+    _current.guest = guest
+    try:
+        store.set_wasi(_wasi_config(guest, files))
+        guest.origin_ns = time.perf_counter_ns()
+        store.set_limits(memory_size=limits.memory_mb * MIB)
+        store.set_epoch_deadline(max(1, math.ceil(limits.wall_time_s / EPOCH_TICK_S)))
+        if fuel:
+            store.set_fuel(WARM_UP_FUEL)
+        exports = linker.instantiate(store, module).exports(store)
+        if fuel:
+            store.set_fuel(limits.fuel)
+        at = exports["host_alloc"](store, len(code)) & _MASK32
+        if not at:
+            raise MemoryError
+        exports["memory"].write(store, code, at)
+        exports["turn"](store, at, len(code))
+        if fuel:
+            fuel_used = limits.fuel - store.get_fuel()
+    except (Trap, WasmtimeError) as trap:
+        error = _trap_failure(trap, guest)
+    except MemoryError:
+        error = Failure(ErrorKind.MEMORY, f"memory limit of {limits.memory_mb} MiB reached (no room for the code)")
+    finally:
+        _current.guest = None
+        store.close()
+    if guest.output_exceeded:  # whatever else happened, this is why
+        error = Failure(ErrorKind.OUTPUT, f"output limit of {limits.output_bytes} bytes exceeded")
+    result_json, result = None, None
+    if error is None:
+        error, result_json, result = _answer(guest)
+    duration_ms = round((time.monotonic() - start) * 1000, 3)
+    return PythonRun(result_json, error, guest.text("stdout"), guest.text("stderr"), duration_ms, result, fuel_used)
+
+
+def _wasi_config(guest: _Guest, files: RuntimeFiles) -> WasiConfig:
+    """Deny by default: no arguments, no environment, no network, no folder but the stdlib zip's, read-only."""
+    wasi = WasiConfig()
+    wasi.stdout_custom = lambda data: guest.write("stdout", bytes(data))
+    wasi.stderr_custom = lambda data: guest.write("stderr", bytes(data))
+    wasi.preopen_dir(str(files.stdlib), STDLIB_MOUNT, fs_mutable=False)
+    return wasi
+
+
+def _answer(guest: _Guest) -> tuple[Failure | None, str | None, Any]:
+    """Read the frame the guest answered with: (failure, result JSON, result)."""
+    limits = guest.limits
+    if guest.answer_refused:
+        return Failure(ErrorKind.NOT_SERIALIZABLE, guest.answer_refused), None, None
+    if guest.answer is None:
+        return Failure(ErrorKind.PROTOCOL_ERROR, "the code ended without sending a result"), None, None
+    kind, payload = guest.answer
+    text = payload.decode("utf-8", "replace")
+    bounds = {"max_depth": limits.json_depth, "max_items": limits.json_items}
+    if kind == "result":
+        try:
+            return None, text, guest_json.loads(text, max_bytes=limits.result_limit, **bounds)
+        except guest_json.Refused as refused:
+            return Failure(ErrorKind.NOT_SERIALIZABLE, f"result refused: {refused}{refused.hint('result_bytes')}"), None, None
+    try:
+        report = guest_json.loads(text, max_bytes=MAX_ERROR_REPORT_BYTES, **bounds)
+        if not isinstance(report, dict):
+            raise guest_json.Refused("not an object")
+    except guest_json.Refused as refused:
+        return Failure(ErrorKind.PROTOCOL_ERROR, f"malformed error from the guest ({refused})"), None, None
+    name, message, trace = str(report.get("type", "Error")), str(report.get("message", "")), str(report.get("traceback", ""))
+    if name in HOST_ONLY:  # only the host may say a limit was hit or a policy refused
+        return Failure(ErrorKind.RESERVED_ERROR_NAME, f"the code raised an exception named like a host error ({name}): {message}", trace), None, None
+    if name == "MemoryError":
+        return Failure(ErrorKind.MEMORY, f"memory limit of {limits.memory_mb} MiB reached (MemoryError)", trace), None, None
+    return Failure(name, message, trace), None, None
+
+
+def _trap_failure(trap: Exception, guest: _Guest) -> Failure:
+    limits = guest.limits
+    if isinstance(trap, ExitTrap):
+        return Failure(ErrorKind.EXIT, f"the code exited the sandbox (status {trap.code})")
+    code = trap.trap_code if isinstance(trap, Trap) else None
+    if code == TrapCode.INTERRUPT:
+        return Failure(ErrorKind.TIMEOUT, f"wall-time limit of {limits.wall_time_s:g} s exceeded")
+    if code == TrapCode.OUT_OF_FUEL:
+        return Failure(ErrorKind.FUEL, f"fuel budget of {limits.fuel} exhausted")
+    if code == TrapCode.STACK_OVERFLOW:
+        return Failure(ErrorKind.STACK, "call stack exhausted (recursion too deep)")
+    text = str(trap)
+    if "memory minimum size" in text or "memory limit" in text:
+        return Failure(ErrorKind.MEMORY, f"memory limit of {limits.memory_mb} MiB is below what the runtime needs to start")
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    reason = next((line for line in lines if line.startswith("wasm trap")), lines[0] if lines else "the guest stopped")
+    return Failure(ErrorKind.TRAP, reason)
+
+
+def _linker(engine: Engine) -> Linker:
+    """Return the engine's linker: WASI preview 1, with `poll_oneoff` bounded by the deadline, and the door."""
+    with _linkers_lock:
+        if engine not in _linkers:
+            linker = Linker(engine)
+            linker.define_wasi()
+            linker.allow_shadowing = True
+            four = FuncType([_I32] * 4, [_I32])
+            linker.define_func("wasi_snapshot_preview1", "poll_oneoff", four, _poll_oneoff, access_caller=True)
+            linker.define_func("host", "call", four, _host_call, access_caller=True)
+            _linkers[engine] = linker
+        return _linkers[engine]
+
+
+def _host_call(caller: Caller, at: int, length: int, answer_at: int, answer_length_at: int) -> int:
+    """host.call(frame, frame length, where to put the answer's address, where to put its length) -> 0 or an error."""
+    guest: _Guest | None = getattr(_current, "guest", None)
+    if guest is None:
+        return NO_HOST
+    at, length = at & _MASK32, length & _MASK32
+    memory = caller.get("memory")
+    if at + length > memory.data_len(caller):
+        return HOST_FAULT
+    if guest.answer is not None or guest.answer_refused is not None:
+        return HOST_FAULT  # one answer per run: the first one sent stands
+    if length > guest.limits.result_limit + len(b"result\n"):  # refused before the host copies it
+        guest.answer_refused = f"result refused: larger than {guest.limits.result_limit} bytes ([limits] result_bytes in agent.toml)"
+        return HOST_FAULT
+    kind, _, payload = bytes(memory.read(caller, at, at + length)).partition(b"\n")
+    if kind not in (b"result", b"error"):
+        return HOST_FAULT
+    guest.answer = (kind.decode(), payload)
+    return _reply(caller, b"", answer_at & _MASK32, answer_length_at & _MASK32)
+
+
+def _reply(caller: Caller, answer: bytes, answer_at: int, answer_length_at: int) -> int:
+    """Put `answer` into memory the guest allocates, and its address and length where the guest asked."""
+    memory = caller.get("memory")
+    if answer_at + 4 > memory.data_len(caller) or answer_length_at + 4 > memory.data_len(caller):
+        return HOST_FAULT
+    at = caller.get("host_alloc")(caller, max(1, len(answer))) & _MASK32
+    if not at or at + len(answer) > memory.data_len(caller):
+        return HOST_FAULT
+    memory.write(caller, answer, at)
+    memory.write(caller, struct.pack("<I", at), answer_at)
+    memory.write(caller, struct.pack("<I", len(answer)), answer_length_at)
+    return 0
+
+
+def _poll_oneoff(caller: Caller, subscriptions_at: int, events_at: int, count: int, written_at: int) -> int:
+    """poll_oneoff that waits no longer than the guest's deadline; descriptors are ready at once, as for files.
+
+    Past the deadline it returns the clocks as due, and the epoch deadline stops the guest at its next check.
+    """
+    guest: _Guest | None = getattr(_current, "guest", None)
+    subscriptions_at, events_at, count, written_at = (value & _MASK32 for value in (subscriptions_at, events_at, count, written_at))
+    if guest is None or count == 0 or count > _MAX_SUBSCRIPTIONS:
+        return _EINVAL
+    memory = caller.get("memory")
+    size = memory.data_len(caller)
+    if subscriptions_at + 48 * count > size or events_at + 32 * count > size or written_at + 4 > size:
+        return _EFAULT
+    raw = bytes(memory.read(caller, subscriptions_at, subscriptions_at + 48 * count))
+    ready, clocks = [], []
+    for userdata, tag, which, timeout, _precision, flags in _SUBSCRIPTION.iter_unpack(raw):
+        if tag == _CLOCK:
+            if which not in (_REALTIME, _MONOTONIC):
+                return _EINVAL
+            if flags & _ABSTIME:
+                timeout -= time.time_ns() if which == _REALTIME else time.perf_counter_ns() - guest.origin_ns
+            clocks.append((max(0, timeout), userdata))
+        elif tag in (_FD_READ, _FD_WRITE):
+            ready.append(_EVENT.pack(userdata, 0, tag, 0, 0))
+        else:
+            return _EINVAL
+    if not ready:
+        wait_ns = min(timeout for timeout, _ in clocks)
+        _wait(wait_ns / 1e9, guest.deadline)
+        ready = [_EVENT.pack(userdata, 0, _CLOCK, 0, 0) for timeout, userdata in clocks if timeout <= wait_ns]
+    memory.write(caller, b"".join(ready), events_at)
+    memory.write(caller, struct.pack("<I", len(ready)), written_at)
+    return 0
+
+
+def _wait(seconds: float, deadline: float) -> None:
+    """Sleep `seconds`, in slices, but never past `deadline`."""
+    until = min(time.monotonic() + seconds, deadline)
+    while (left := until - time.monotonic()) > 0:
+        time.sleep(min(left, _WAIT_SLICE_S))
+
