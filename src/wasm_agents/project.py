@@ -249,7 +249,7 @@ def convert(data: Any, schema: type[_T], source: str, key: str = "", error: Call
         problem = f"unknown key {reprlib.repr(found[1])} (allowed: {allowed})"
     elif found := re.fullmatch(r"Object missing required field `(.*)`", reason):
         problem = f"missing key {found[1]!r}"
-    elif isinstance(hint, type) and issubclass(hint, Schema):  # the table's own check (__post_init__) says what is wrong
+    elif isinstance(value, dict) and isinstance(hint, type) and issubclass(hint, Schema):  # the table's own check (__post_init__)
         problem = reason
     else:
         expected = f"expected {description}" if description else re.sub(r", got `[^`]*`$", "", reason[0].lower() + reason[1:])
