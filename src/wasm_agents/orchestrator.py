@@ -8,13 +8,12 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wasm_agents.artifacts import TrustPolicy, VerifiedDist, verify_dist
 from wasm_agents.errors import ErrorKind, Failure
 from wasm_agents.events import EventBudget, Events, new_span_id, new_trace_id
 from wasm_agents.hints import limit_hint
-from wasm_agents.network.exchange import Egress, NetworkError, Request, read_request
 from wasm_agents.routing import Budget, Refusal, check_time, route, shown
 from wasm_agents.sandbox import LOG_LEVELS, guest_json
 from wasm_agents.sandbox.guest_json import utf8_size
@@ -24,6 +23,9 @@ from wasm_agents.sandbox.guests import Guests, process_guests
 from wasm_agents.sandbox.invocation import Invocation, Outcome, invoke
 from wasm_agents.sandbox.pool import Mounts, SandboxMaker, WarmPool
 from wasm_agents.tracebacks import readable_failure
+
+if TYPE_CHECKING:
+    from wasm_agents.network.exchange import Egress, Request
 
 
 
@@ -76,7 +78,7 @@ class _Frame:
     stack: tuple[str, ...]  # the root first, this agent last
     invocation: Invocation | None = None
     failed_delegations: list[Failure] = field(default_factory=list)  # where each failed delegation of this agent started
-    egress: Egress | None = None  # made at its first HTTP request
+    egress: "Egress | None" = None  # made at its first HTTP request
 
     @property
     def depth(self) -> int:
@@ -268,6 +270,9 @@ class Runner:
 
     def _http(self, chain: _Chain, frame: _Frame, budget: EventBudget, payload: str) -> tuple[bool, str]:
         """Make one HTTP request for the agent, if its allow list lets it; the answer or the refusal goes back to it."""
+        # Imported at the first request: ssl and http.client would add ~10 ms to the start of every run.
+        from wasm_agents.network.exchange import Egress, NetworkError, read_request
+
         spec = self.project.agents[frame.agent]
         if frame.egress is None:
             frame.egress = Egress(spec.name, spec.folder, spec.network)
@@ -295,7 +300,7 @@ class Runner:
         self.events.emit("agent.log", level, budget=budget, agent=agent, body=str(message), attributes=fields or None, **span)
 
 
-def _http_fields(request: Request) -> dict[str, Any]:
+def _http_fields(request: "Request") -> dict[str, Any]:
     """What events say of a request: never its query, which may carry keys."""
     target = request.target
     return {"method": request.method, "scheme": target.scheme, "host": target.host, "port": target.port, "path": target.path.split("?")[0]}
