@@ -25,6 +25,7 @@ from wasm_agents.errors import (
 )
 from wasm_agents.events import LEVELS, Events
 from wasm_agents.sandbox.guest_json import no_constant
+from wasm_agents.sandbox.guests import stop_process_guests
 from wasm_agents.sandbox.scratch import remove_process_scratch
 from wasm_agents.artifacts.signing import TRUSTED_KEYS_ENV
 
@@ -519,6 +520,7 @@ def _events_stream(path: Path | None) -> Iterator[TextIO]:
 
 def _exit(code: int) -> NoReturn:
     """Leave without interpreter teardown: wasmtime's runtime threads can abort the process during it."""
+    stop_process_guests()  # guests still running (Ctrl-C) are stopped first: none writes in a folder being removed
     remove_process_scratch()  # atexit handlers do not run on this way out
     sys.stdout.flush()
     sys.stderr.flush()

@@ -18,21 +18,24 @@ from pathlib import Path
 from typing import Any
 
 import ray
-from ray.exceptions import GetTimeoutError, RayActorError
+from ray.exceptions import RayActorError
 
 from wasm_agents.backends import POLL_S, Ray, output_line
 from wasm_agents.artifacts import TrustPolicy
 from wasm_agents.artifacts.archive import write_reproducible_tar
 from wasm_agents.errors import ErrorKind, Failure, VerificationError, WasmAgentsError
 from wasm_agents.events import Events
+from wasm_agents.sandbox.guests import stop_process_guests
 from wasm_agents.sandbox.scratch import remove_process_scratch
 
 IN_FLIGHT_PER_WORKER = 2  # batches queued on a worker, so it never waits for the driver between two
 CHAINS_AT_ONCE = 2  # chains of a batch a worker runs at once, as `run --concurrency` does locally
 MAX_BATCH = 16  # chains per Ray call: batching pays Ray's per-call cost once for many chains
+CLOSE_TIMEOUT_S = 10  # for workers to clean up before they are killed (a close takes ~1 s at most)
 
 
-@ray.remote
+# close() has a thread of its own: it must not wait for the batch running in run(), whose guests it stops.
+@ray.remote(concurrency_groups={"close": 1})
 class ChainWorker:
     """A Ray actor holding one verified Runner: engine, compiled components and warm pool, made once."""
 
@@ -71,9 +74,12 @@ class ChainWorker:
         self.buffer.truncate()
         return {"results": results, "events": events, "node_id": self.node_id, "pid": os.getpid()}
 
+    @ray.method(concurrency_group="close")
     def close(self) -> None:
-        """Release the runner and remove the unpacked dist and this process's scratch folders (the actor is killed next)."""
-        self.pool.shutdown()
+        """Stop the guests still running, release the runner and remove the unpacked dist and this process's scratch
+        folders (the actor is killed next)."""
+        stop_process_guests()
+        self.pool.shutdown(wait=False, cancel_futures=True)
         if self.runner is not None:
             self.runner.close()
         shutil.rmtree(self.workdir, ignore_errors=True)
@@ -151,25 +157,24 @@ class _Schedule:
         finally:
             for ref in self.pending:
                 ray.cancel(ref)
-            for worker in self.workers:
-                self._stop(worker)
+            self._stop(self.workers)
 
     def _start_worker(self) -> Any:
         worker = ChainWorker.remote(self.bundle_ref, self.sha256, self.trust, self.events.level)
         report = ray.get(worker.ready.remote())
         if report["problems"]:
-            self._stop(worker)
+            self._stop([worker])
             raise VerificationError([f"worker on node {report['node_id'][:12]}: {p}" for p in report["problems"]])
         self.events.emit("ray.worker.ready", "debug", **{"ray.node_id": report["node_id"], "ray.worker_pid": report["pid"]})
         return worker
 
     @staticmethod
-    def _stop(worker: Any) -> None:
-        try:
-            ray.get(worker.close.remote(), timeout=10)
-        except (RayActorError, GetTimeoutError):
-            pass  # a dead or stuck worker is killed all the same
-        ray.kill(worker)
+    def _stop(workers: list[Any]) -> None:
+        """Let the workers clean up, all at once, then kill them (a dead or stuck one all the same)."""
+        closing = [worker.close.remote() for worker in workers]
+        ray.wait(closing, num_returns=len(closing), timeout=CLOSE_TIMEOUT_S)
+        for worker in workers:
+            ray.kill(worker)
 
     def _submit(self, indexes: list[int]) -> None:
         worker = min(self.workers, key=lambda w: sum(1 for _, busy in self.pending.values() if busy is w))

@@ -13,6 +13,7 @@ from wasmtime.component import Linker, Variant
 from wasm_agents.errors import WasmAgentsError
 
 EPOCH_TICK_S = 0.002
+ADVANCE_STEP = 1000  # ticks between two looks at the clock in advance()
 
 # The oldest wasmtime agents run on, and the one fixing the Windows-only escape GHSA-f2pq-268w-886c
 # (no Python release of it exists yet); see docs/SECURITY.md, "wasmtime advisories".
@@ -45,6 +46,18 @@ class EngineSet:
             if fuel not in self._linkers:
                 self._linkers[fuel] = _make_linker(engine)
             return self._linkers[fuel]
+
+    def advance(self, ticks: int, within_s: float) -> None:
+        """Move the epoch of every engine `ticks` ahead now, or as far as `within_s` seconds allow."""
+        with self._lock:
+            engines = list(self._engines.values())
+        until = time.monotonic() + within_s
+        for done in range(0, ticks, ADVANCE_STEP):
+            for engine in engines:
+                for _ in range(min(ADVANCE_STEP, ticks - done)):
+                    engine.increment_epoch()
+            if time.monotonic() > until:
+                return
 
     def _tick(self) -> None:
         # Catch up on ticks missed while this thread waited for the GIL, so epochs track real time.

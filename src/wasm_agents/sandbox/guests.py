@@ -1,15 +1,29 @@
-"""The guests of a process: how many may run at once, the threads they run on, and those abandoned in a WASI call.
+"""The guests of a process: how many may run at once, the threads they run on, those abandoned in a WASI call,
+and stopping them all on the way out.
 
 One Guests object serves every Runner of a process (`process_guests()`): the cap is about this machine's
 cores and the host's own threads (the epoch ticker, the watchdog), which all Runners share. Tests and
 embedders may give a Runner a Guests of its own.
 """
 
+import math
 import os
 import queue
 import threading
+import time
 from collections.abc import Callable
 from functools import cache
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from wasm_agents.sandbox.invocation import Invocation
+
+# How long stop() may take: moving the epoch (2-5 µs a tick, a tick per EPOCH_TICK_S to the furthest deadline), then
+# waiting for the guests to end (a guest blocked in a WASI call, such as a sleep, ends only when the call returns).
+STOP_ADVANCE_S = 0.5
+STOP_WAIT_S = 0.5
+# Past the furthest deadline: the ticks the epoch ticker may owe, as it lags while it waits for the GIL.
+STOP_MARGIN_S = 1.0
 
 
 class Workers:
@@ -50,11 +64,34 @@ class Guests:
         self.running = threading.BoundedSemaphore(max_running)
         self.workers = Workers()
         self.lingering = 0
-        self.lock = threading.Lock()  # orders abandoning a guest against its finishing
+        self.lock = threading.Lock()  # orders abandoning a guest against its finishing, and starting one against stop()
+        self.active: set[Invocation] = set()  # from when its store has its deadline until its sandbox is closed
+        self.ended = threading.Condition(self.lock)  # notified when a guest leaves `active`
+        self.stopped = False
 
     def turn(self) -> "Turn":
         """Return a new, not yet taken, share of the CPU for one invocation."""
         return Turn(self.running)
+
+    def stop(self) -> None:
+        """Trap every running guest and start no more, so that none writes in a scratch folder while it is removed.
+
+        For the way out of a process (see `stop_process_guests`): the epoch of every engine of the process moves past
+        the furthest deadline of a running guest at once, so each traps at its next epoch check, and its invocation
+        ends as failed. Returns once they have ended, or after STOP_ADVANCE_S + STOP_WAIT_S at most.
+        """
+        from wasm_agents.sandbox.engine import EPOCH_TICK_S, engines  # loads wasmtime, which a process without guests never did
+
+        with self.lock:
+            self.stopped = True
+            latest = max((invocation.deadline for invocation in self.active), default=None)
+        if latest is None:
+            return
+        engines().advance(math.ceil((latest - time.monotonic() + STOP_MARGIN_S) / EPOCH_TICK_S), STOP_ADVANCE_S)
+        until = time.monotonic() + STOP_WAIT_S
+        with self.ended:  # not for those already abandoned in a WASI call: theirs may never return
+            while any(not invocation.abandoned for invocation in self.active) and (left := until - time.monotonic()) > 0:
+                self.ended.wait(left)
 
 
 class Turn:
@@ -84,3 +121,9 @@ class Turn:
 def process_guests() -> Guests:
     """Return the Guests shared by every Runner of this process: two running guests per core."""
     return Guests(2 * (os.cpu_count() or 1))
+
+
+def stop_process_guests() -> None:
+    """Stop the guests of this process (see Guests.stop), if it ever had any."""
+    if process_guests.cache_info().currsize:
+        process_guests().stop()

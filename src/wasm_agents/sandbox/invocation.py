@@ -64,6 +64,13 @@ class _Abandoned(Exception):
     """The caller stopped waiting before the invocation could start."""
 
 
+class _Stopped(Exception):
+    """The process stopped its guests (Guests.stop) before this one could run."""
+
+
+STOPPED = "stopped before its deadline: the process is exiting"
+
+
 class OutputLimitExceeded(Exception):
     """Raised in a host import to trap a guest that went past its output limit."""
 
@@ -165,6 +172,9 @@ def invoke(take: Callable[[], Sandbox], invocation: Invocation, config_json: str
             # so disposal keeps pace with invocations however many run at once.
             for used in sandbox:
                 used.close()
+            with guests.ended:  # its scratch folder is gone: stop() need not wait for it any more
+                guests.active.discard(invocation)
+                guests.ended.notify_all()
 
     guests.workers.submit(job)
     started = invocation.started.wait(max(0.0, caller_deadline - time.monotonic()) + WATCHDOG_GRACE_S)
@@ -190,6 +200,7 @@ def _run(
     take: Callable[[], Sandbox], used: list[Sandbox], invocation: Invocation, config_json: str, caller_deadline: float, start: float
 ) -> Outcome:
     limits = invocation.limits
+    guests = invocation.guests
     sandbox = None
     quota = None
     fuel_used = None
@@ -200,6 +211,10 @@ def _run(
     try:
         if invocation.abandoned:  # its deadline passed while it waited for a turn: never start it
             raise _Abandoned
+        with guests.lock:
+            if guests.stopped:
+                raise _Stopped
+            guests.active.add(invocation)
         sandbox = take()
         used.append(sandbox)
         if sandbox.scratch:
@@ -209,14 +224,20 @@ def _run(
         if limits.fuel is not None:
             store.set_fuel(limits.fuel)
         store.set_epoch_deadline(max(1, math.ceil((deadline - time.monotonic()) / EPOCH_TICK_S)))
+        if guests.stopped:  # since it joined `active`: the epoch may have moved before this store had its deadline
+            raise _Stopped
         answer = sandbox.run(store, config_json)
         sandbox.run.post_return(store)
         error = _guest_error(answer, invocation)
         result_json = None if error else answer.payload
     except (Trap, WasmtimeError, OutputLimitExceeded) as trap:
         result_json, error = None, _trap_failure(trap, invocation)
+        if guests.stopped and error.type == ErrorKind.TIMEOUT:
+            error = Failure(ErrorKind.TIMEOUT, STOPPED)
     except _Abandoned:
         result_json, error = None, Failure(ErrorKind.TIMEOUT, "wall-time limit exceeded before the agent could start")
+    except _Stopped:
+        result_json, error = None, Failure(ErrorKind.TIMEOUT, STOPPED)
     except Exception as failure:  # noqa: BLE001 - a host bug ends this invocation, never the host
         result_json, error = None, Failure(ErrorKind.HOST_ERROR, f"{type(failure).__name__}: {failure}")
     finally:

@@ -106,7 +106,7 @@ def usage(folder: str, stop_above: int, open_files: list[tuple[str, str]] | None
 
 def remove_process_scratch() -> None:
     """Remove every scratch folder of this process, those of guests still blocked in a WASI call included."""
-    if _process_folder.cache_info().currsize:
+    if _made_process_folder.cache_info().currsize:
         remove_tree(_process_folder())
 
 
@@ -272,9 +272,17 @@ def _scan(folder: int) -> tuple[list[str], int]:
     return subfolders, size
 
 
-@cache
+_making = threading.Lock()  # two threads making the process's first scratch folders at once must make one process folder
+
+
 def _process_folder() -> Path:
     """The folder of this process's scratch folders, made on first use after removing those of dead processes."""
+    with _making:
+        return _made_process_folder()
+
+
+@cache
+def _made_process_folder() -> Path:
     parent = Path(tempfile.gettempdir())
     for stale in parent.glob(f"{_PREFIX}*"):
         if (match := _PROCESS_FOLDER.fullmatch(stale.name)) and not _alive(int(match[1])):
