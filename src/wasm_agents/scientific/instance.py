@@ -39,7 +39,8 @@ def _wasm_agents_run(source, filename, entry, task_json):
         exec(compile(source, filename, "exec"), module.__dict__)
         frame = b"result\\n" + json.dumps(getattr(module, entry)(json.loads(task_json))).encode()
     except BaseException as error:
-        report = {"type": type(error).__name__, "message": str(error), "traceback": traceback.format_exc()}
+        frames = traceback.format_exception(type(error), error, error.__traceback__.tb_next)  # from the agent's frame on
+        report = {"type": type(error).__name__, "message": str(error), "traceback": "".join(frames)}
         frame = b"error\\n" + json.dumps(report).encode()
     _host.call(frame)
 _wasm_agents_run(%r, %r, %r, %r)

