@@ -9,7 +9,7 @@ DEMO_STAMP := $(VENV)/.installed-demo
 STAMP := $(VENV)/.installed
 EXAMPLE := examples/quickstart
 
-.PHONY: demo test bench compat soak clean
+.PHONY: demo test bench compat soak scientific clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python >= 3.11 is required")'
@@ -43,6 +43,11 @@ compat: $(STAMP)
 
 soak: $(STAMP)
 	$(BIN)/python bench/soak.py
+
+# The scientific runtime's tests: the first run downloads ~100 MB and compiles it for this host (~2 min, twice).
+scientific: $(STAMP)
+	$(BIN)/python -m pip install --quiet numpy
+	WASM_AGENTS_SCIENTIFIC=1 $(BIN)/python -m pytest tests/test_scientific.py
 
 clean:
 	rm -rf $(VENV) $(EXAMPLE)/dist

@@ -66,7 +66,10 @@ def test_memory_limit(run) -> None:
     assert done.error.type == ErrorKind.MEMORY
 
 
-@pytest.mark.parametrize("body", ["while True:\n        pass", "import time\n    time.sleep(3600)"], ids=["busy", "sleep"])
+CAUGHT_SLEEP = "import time\n    try:\n        time.sleep(3600)\n    except BaseException:\n        pass\n    return 'woke'"
+
+
+@pytest.mark.parametrize("body", ["while True:\n        pass", "import time\n    time.sleep(3600)", CAUGHT_SLEEP], ids=["busy", "sleep", "caught"])
 def test_wall_time_limit(run, body: str) -> None:
     start = time.monotonic()
     done = run(f"def main(task):\n    {body}\n", "null", Limits(wall_time_s=0.5))

@@ -59,7 +59,7 @@ _EVENT = struct.Struct("<QHB5xQH6x")  # userdata, errno, type, nbytes, flags
 _CLOCK, _FD_READ, _FD_WRITE = 0, 1, 2
 _REALTIME, _MONOTONIC = 0, 1
 _ABSTIME = 1
-_EINVAL, _EFAULT = 28, 21
+_EFAULT, _EINTR, _EINVAL = 21, 27, 28
 _MAX_SUBSCRIPTIONS = 4096
 
 
@@ -91,6 +91,7 @@ class _Guest:
         self.output = {"stdout": bytearray(), "stderr": bytearray()}
         self.output_bytes = 0
         self.output_exceeded = False
+        self.timed_out = False  # a wait reached the deadline
         self.answer: tuple[str, bytes] | None = None
         self.answer_refused: str | None = None
 
@@ -167,6 +168,8 @@ def run_python(
         store.close()
     if guest.output_exceeded:  # whatever else happened, this is why
         error = Failure(ErrorKind.OUTPUT, f"output limit of {limits.output_bytes} bytes exceeded")
+    elif guest.timed_out:
+        error = Failure(ErrorKind.TIMEOUT, f"wall-time limit of {limits.wall_time_s:g} s exceeded (while waiting)")
     result_json, result = None, None
     if error is None:
         error, result_json, result = _answer(guest)
@@ -283,7 +286,8 @@ def _reply(caller: Caller, answer: bytes, answer_at: int, answer_length_at: int)
 def _poll_oneoff(caller: Caller, subscriptions_at: int, events_at: int, count: int, written_at: int) -> int:
     """poll_oneoff that waits no longer than the guest's deadline; descriptors are ready at once, as for files.
 
-    Past the deadline it returns the clocks as due, and the epoch deadline stops the guest at its next check.
+    Past the deadline it answers EINTR, which CPython retries (PEP 475), until the epoch deadline stops the guest;
+    the run is a timeout even if the guest gets to return first.
     """
     guest: _Guest | None = getattr(_current, "guest", None)
     subscriptions_at, events_at, count, written_at = (value & _MASK32 for value in (subscriptions_at, events_at, count, written_at))
@@ -309,6 +313,9 @@ def _poll_oneoff(caller: Caller, subscriptions_at: int, events_at: int, count: i
     if not ready:
         wait_ns = min(timeout for timeout, _ in clocks)
         _wait(wait_ns / 1e9, guest.deadline)
+        if time.monotonic() >= guest.deadline:
+            guest.timed_out = True
+            return _EINTR
         ready = [_EVENT.pack(userdata, 0, _CLOCK, 0, 0) for timeout, userdata in clocks if timeout <= wait_ns]
     memory.write(caller, b"".join(ready), events_at)
     memory.write(caller, struct.pack("<I", len(ready)), written_at)
