@@ -31,7 +31,7 @@ from wasm_agents.scientific.wheel import STDLIB_MOUNT, RuntimeFiles, runtime_fil
 # exception) back in one frame. Arguments arrive as string literals, so nothing the agent sends is parsed as code.
 HARNESS = """\
 def _wasm_agents_run(source, filename, entry, task_json):
-    import _host, json, sys, traceback, types
+    import _host, json, sys, types  # in the snapshot already; traceback is not, so only a failure imports it
     try:
         module = types.ModuleType(filename.removesuffix(".py"))
         module.__file__ = filename
@@ -39,6 +39,7 @@ def _wasm_agents_run(source, filename, entry, task_json):
         exec(compile(source, filename, "exec"), module.__dict__)
         frame = b"result\\n" + json.dumps(getattr(module, entry)(json.loads(task_json))).encode()
     except BaseException as error:
+        import traceback
         frames = traceback.format_exception(type(error), error, error.__traceback__.tb_next)  # from the agent's frame on
         report = {"type": type(error).__name__, "message": str(error), "traceback": "".join(frames)}
         frame = b"error\\n" + json.dumps(report).encode()
