@@ -47,15 +47,13 @@ class EngineSet:
                 self._linkers[fuel] = _make_linker(engine)
             return self._linkers[fuel]
 
-    def advance(self, ticks: int, within_s: float) -> None:
-        """Move the epoch of every engine `ticks` ahead now, or as far as `within_s` seconds allow."""
-        with self._lock:
-            engines = list(self._engines.values())
-        until = time.monotonic() + within_s
+    def advance(self, fuel: bool, ticks: int, until: float) -> None:
+        """Move the epoch of the engine for agents with (`fuel=True`) or without a fuel budget `ticks` ahead now, or as
+        far as it gets by the time.monotonic() `until`."""
+        increment = self.engine(fuel).increment_epoch
         for done in range(0, ticks, ADVANCE_STEP):
-            for engine in engines:
-                for _ in range(min(ADVANCE_STEP, ticks - done)):
-                    engine.increment_epoch()
+            for _ in range(min(ADVANCE_STEP, ticks - done)):
+                increment()
             if time.monotonic() > until:
                 return
 

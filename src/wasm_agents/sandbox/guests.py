@@ -82,12 +82,17 @@ class Guests:
         """
         from wasm_agents.sandbox.engine import EPOCH_TICK_S, engines  # loads wasmtime, which a process without guests never did
 
+        latest: dict[bool, float] = {}  # per engine, by whether it meters fuel: the furthest deadline of its guests
         with self.lock:
             self.stopped = True
-            latest = max((invocation.deadline for invocation in self.active), default=None)
-        if latest is None:
+            for invocation in self.active:
+                fuel = invocation.limits.fuel is not None
+                latest[fuel] = max(latest.get(fuel, invocation.deadline), invocation.deadline)
+        if not latest:
             return
-        engines().advance(math.ceil((latest - time.monotonic() + STOP_MARGIN_S) / EPOCH_TICK_S), STOP_ADVANCE_S)
+        until = time.monotonic() + STOP_ADVANCE_S
+        for fuel, deadline in latest.items():
+            engines().advance(fuel, math.ceil((deadline - time.monotonic() + STOP_MARGIN_S) / EPOCH_TICK_S), until)
         until = time.monotonic() + STOP_WAIT_S
         with self.ended:  # not for those already abandoned in a WASI call: theirs may never return
             while any(not invocation.abandoned for invocation in self.active) and (left := until - time.monotonic()) > 0:
