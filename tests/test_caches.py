@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from terminal import on_terminal
 from wasm_agents.build import build
 from wasm_agents.caches import UNKNOWN, caches, clean
 from wasm_agents.paths import cache_dir
@@ -166,31 +167,15 @@ def test_build_compiles_for_this_host_a_component_it_takes_from_its_cache(no_run
 
 @pytest.mark.slow
 def test_a_compile_at_run_shows_a_spinner_on_a_terminal_and_an_event(no_run, tmp_path):
-    import pty
-
     project, home = no_run
     cleaned = wasm_agents(home, "cache", "clean", "compiled")
     assert cleaned.returncode == 0 and cleaned.stdout.endswith("\n") and "Freed" in cleaned.stdout
     events = tmp_path / "events.jsonl"
-    master, slave = pty.openpty()
-    process = subprocess.Popen(
-        [*CLI, "run", str(project / "dist"), "--task", "1", "--events", str(events)],
-        stdout=subprocess.PIPE, stderr=slave, text=True, env={**os.environ, "XDG_CACHE_HOME": str(home)},
+    code, _, terminal = on_terminal(
+        [*CLI, "run", str(project / "dist"), "--task", "1", "--events", str(events)], env={"XDG_CACHE_HOME": str(home)}, timeout=600,
     )
-    os.close(slave)
-    terminal = b""
-    while True:
-        try:
-            chunk = os.read(master, 65536)
-        except OSError:  # the child closed its end
-            break
-        if not chunk:
-            break
-        terminal += chunk
-    os.close(master)
-    process.communicate(timeout=600)
-    assert process.returncode == 1
-    assert b"compiling agent 'agent' for this host (once; cached)..." in terminal
+    assert code == 1
+    assert "compiling agent 'agent' for this host (once; cached)..." in terminal
     compiled = [e for e in map(json.loads, events.read_text().splitlines()) if e["event.name"] == "sandbox.compile"]
     assert len(compiled) == 1 and compiled[0]["agent"] == "agent" and compiled[0]["severity_text"] == "INFO"
     assert compiled[0]["seconds"] > 0 and shown(home)["compiled"]["entries"] == 1

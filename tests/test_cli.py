@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from terminal import on_terminal
 from wasm_agents.builder.discover import discover
 
 CLI = [sys.executable, "-m", "wasm_agents"]
@@ -256,26 +257,11 @@ def test_init_makes_a_project_that_builds_and_runs(tmp_path):
 
 
 def test_a_batch_ends_with_a_summary_line_on_a_terminal_only(testbed_dist, tmp_path):
-    import pty
-
     tasks = [{"op": "add", "a": 1, "b": 1}, {"op": "raise"}, {"op": "add", "a": 2, "b": 2}]
     (tmp_path / "t.jsonl").write_text("".join(json.dumps(task) + "\n" for task in tasks))
     args = [*CLI, "run", str(testbed_dist), "--task-file", str(tmp_path / "t.jsonl"), "--log-level", "error"]
-    master, slave = pty.openpty()
-    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=slave, text=True)
-    os.close(slave)
-    stdout, _ = process.communicate(timeout=300)
-    terminal = b""
-    while True:
-        try:
-            chunk = os.read(master, 65536)
-        except OSError:  # the child closed its end
-            break
-        if not chunk:
-            break
-        terminal += chunk
-    os.close(master)
-    assert process.returncode == 1 and len(result_lines(stdout)) == 3
-    assert re.search(rb"3 tasks: 2 ok, 1 failed in [\d.]+ s \(chain p50 \d+ ms, p95 \d+ ms\)", terminal), terminal[-500:]
+    code, stdout, terminal = on_terminal(args)
+    assert code == 1 and len(result_lines(stdout)) == 3
+    assert re.search(r"3 tasks: 2 ok, 1 failed in [\d.]+ s \(chain p50 \d+ ms, p95 \d+ ms\)", terminal), terminal[-500:]
     piped = wasm_agents(*args[3:])  # stderr a pipe: nothing but what it had
     assert "tasks:" not in piped.stderr

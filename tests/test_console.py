@@ -5,18 +5,15 @@ agent -> parser -> leaf); the traceback rewrite and the limit hints as the pure 
 """
 
 import json
-import os
-import pty
 import re
-import select
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from conftest import copy_project
+from terminal import on_terminal as run_on_terminal
 from wasm_agents.build import build
 from wasm_agents.console import render, shown
 from wasm_agents.hints import limit_hint
@@ -34,37 +31,8 @@ def console_dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def on_terminal(*args: str, stdin: str | None = None, columns: int = 120) -> tuple[int, str, str]:
-    """Run the CLI with stderr on a pseudo-terminal and stdout on a pipe; return its exit code, stdout and the screen text."""
-    master, slave = pty.openpty()
-    os.set_blocking(master, False)
-    env = {**os.environ, "COLUMNS": str(columns), "LINES": "40", "TERM": "xterm-256color"}
-    env.pop("NO_COLOR", None)
-    process = subprocess.Popen(
-        [*CLI, *args], stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL, stdout=subprocess.PIPE,
-        stderr=slave, env=env,
-    )
-    os.close(slave)
-    if stdin is not None:
-        process.stdin.write(stdin.encode())
-        process.stdin.close()
-    screen = b""
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([master], [], [], 0.2)
-        if ready:
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:  # the child closed its end
-                break
-            if not chunk:
-                break
-            screen += chunk
-        elif process.poll() is not None and not select.select([master], [], [], 0.2)[0]:
-            break
-    stdout = process.stdout.read().decode()
-    process.wait(timeout=60)
-    os.close(master)
-    return process.returncode, stdout, screen.decode("utf-8", "replace")
+    """Run the CLI with stderr on a pseudo-terminal; return its exit code, stdout and the screen text."""
+    return run_on_terminal([*CLI, *args], stdin=stdin, columns=columns)
 
 
 def plain(screen: str) -> str:
