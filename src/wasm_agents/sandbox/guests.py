@@ -65,7 +65,7 @@ class Guests:
         self.workers = Workers()
         self.lingering = 0
         self.lock = threading.Lock()  # orders abandoning a guest against its finishing, and starting one against stop()
-        self.active: set[Invocation] = set()  # from when its store has its deadline until its sandbox is closed
+        self.active: set[Invocation] = set()  # from just before it takes its sandbox until that sandbox is closed
         self.ended = threading.Condition(self.lock)  # notified when a guest leaves `active`
         self.stopped = False
 
@@ -76,9 +76,9 @@ class Guests:
     def stop(self) -> None:
         """Trap every running guest and start no more, so that none writes in a scratch folder while it is removed.
 
-        For the way out of a process (see `stop_process_guests`): the epoch of every engine of the process moves past
-        the furthest deadline of a running guest at once, so each traps at its next epoch check, and its invocation
-        ends as failed. Returns once they have ended, or after STOP_ADVANCE_S + STOP_WAIT_S at most.
+        For the way out of a process (see `stop_process_guests`): the epoch of each engine running them moves past
+        the furthest deadline of its guests at once, so each traps at its next epoch check, and its invocation ends
+        as failed. Returns once they have ended, or after STOP_ADVANCE_S + STOP_WAIT_S at most.
         """
         from wasm_agents.sandbox.engine import EPOCH_TICK_S, engines  # loads wasmtime, which a process without guests never did
 
