@@ -277,8 +277,7 @@ def test_run_trace_is_written_when_the_run_is_interrupted(testbed_dist, tmp_path
     chains = {chain["trace_id"]: chain for chain in page_of((tmp_path / "run.html").read_text())["chains"]}
     assert chains.pop(first["run_id"])["outcome"] == "ok"
     [sleeper] = chains.values()
-    # When the kernel hands SIGINT to another thread than the main one, the CLI only sees it once the sleeper is done.
-    assert sleeper["outcome"] == "unfinished" or waited > 3.5
+    assert sleeper["outcome"] != "ok" and waited < 2  # Ctrl-C stops the run; it does not wait for the sleeper
     assert not list(tmp_path.glob(".run.html.*"))  # written atomically: no temporary file left
 
 
