@@ -1,7 +1,7 @@
-"""The compiled-component cache: compile each verified component once per host, then deserialize it in ms.
+"""The compiled-code cache: compile each verified component (or core module) once per host, then deserialize it in ms.
 
 Only files this host wrote are ever deserialized (deserializing untrusted bytes is unsafe); the
-key binds the component's SHA256, the wasmtime version and the engine configuration.
+key binds the code's SHA256, the wasmtime version and the engine configuration.
 """
 
 import hashlib
@@ -9,8 +9,9 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from importlib.metadata import version
 from pathlib import Path
+from typing import TypeVar
 
-from wasmtime import Engine, WasmtimeError
+from wasmtime import Engine, Module, WasmtimeError
 from wasmtime.component import Component
 
 from wasm_agents.errors import VerificationError
@@ -21,12 +22,20 @@ from wasm_agents.sandbox.engine import config_fingerprint
 Compiling = Callable[[], AbstractContextManager[object]]
 
 
+Compiled = TypeVar("Compiled", Component, Module)
+
+
 def load_component(engine: Engine, path: Path, sha256: str, fuel: bool, *, compiling: Compiling = nullcontext) -> Component:
     """Return the component at `path`, which must hash to `sha256`, compiled for `engine`; a compile runs within `compiling()`."""
+    return load_compiled(Component, engine, path, sha256, fuel, compiling=compiling)
+
+
+def load_compiled(kind: type[Compiled], engine: Engine, path: Path, sha256: str, fuel: bool, *, compiling: Compiling = nullcontext) -> Compiled:
+    """Return the `kind` (Component or Module) at `path`, which must hash to `sha256`, compiled for `engine`."""
     compiled = compiled_path(sha256, fuel)
     if compiled.is_file():
         try:
-            return Component.deserialize_file(engine, str(compiled))
+            return kind.deserialize_file(engine, str(compiled))
         except WasmtimeError:
             if compiled.is_file():
                 raise
@@ -36,17 +45,18 @@ def load_component(engine: Engine, path: Path, sha256: str, fuel: bool, *, compi
     if actual != sha256:  # the file changed after verification: compile only what was verified
         raise VerificationError([f"{path.name}: sha256 mismatch: expected {sha256}, got {actual}"])
     with compiling():
-        component = Component(engine, data)
-        write_atomically(compiled, component.serialize())
-    return component
+        code = kind(engine, data)
+        del data  # a runtime module is ~100 MB: not held while it serializes
+        write_atomically(compiled, code.serialize())
+    return code
 
 
 def compiled_path(sha256: str, fuel: bool) -> Path:
-    """Return where the component hashing to `sha256` is cached, compiled for this host and engine configuration."""
+    """Return where the code hashing to `sha256` is cached, compiled for this host and engine configuration."""
     return cache_dir("compiled") / f"{cache_key(sha256, fuel)}.cwasm"
 
 
 def cache_key(sha256: str, fuel: bool) -> str:
-    """Return the cache file's key for a component hash and engine configuration."""
+    """Return the cache file's key for a code hash and engine configuration."""
     material = f"{sha256};wasmtime={version('wasmtime')};{config_fingerprint(fuel)}"
     return hashlib.sha256(material.encode()).hexdigest()
