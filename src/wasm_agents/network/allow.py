@@ -25,8 +25,7 @@ class Rule:
     scheme: str | None
     host: str
     port: int | None
-    wildcard: bool = False
-    address: IPAddress | None = None  # the entry names this IP literally: it may be any address, loopback included
+    wildcard: bool = False  # an IP literal is never one: an entry naming an IP allows that address, loopback included
 
     def matches(self, scheme: str, host: str, port: int) -> bool:
         """True when a request to `scheme`://`host`:`port` (host as `normal_host` gives it) is allowed by this entry."""
@@ -55,7 +54,7 @@ def parse_rule(entry: str) -> Rule:
         host = normal_host(host)
     except ValueError:
         raise ValueError("not a valid host name or IP address") from None
-    return Rule(entry, found["scheme"], host, port, wildcard, None if wildcard else literal_address(host))
+    return Rule(entry, found["scheme"], host, port, wildcard)
 
 
 def normal_host(host: str) -> str:

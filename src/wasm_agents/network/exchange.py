@@ -200,7 +200,7 @@ class Egress:
             bounds.append((start + request.timeout_s, "the request's own timeout"))
         bounds.append((deadline, f"the agent's wall time, [limits] wall_time_s in {self.folder}/agent.toml"))
         until, bound = min(bounds)
-        addresses = _addresses(target, rule.address is not None, until)
+        addresses = _addresses(target, until)
         return _exchange(request, addresses, until, bound, self.network.max_response_bytes, self.folder)
 
 
@@ -209,11 +209,12 @@ def _allow_list(entries: tuple[str, ...]) -> AllowList:
     return AllowList(entries)
 
 
-def _addresses(target: Target, literal_rule: bool, until: float) -> list[IPAddress]:
-    """Resolve the target's host by the host's resolver and check every address it gives."""
+def _addresses(target: Target, until: float) -> list[IPAddress]:
+    """Resolve the target's host by the host's resolver and check every address it gives.
+
+    An IP literal is used as it is: only an entry naming that IP literally allows it (see Rule.matches).
+    """
     if (address := literal_address(target.host)) is not None:
-        if not literal_rule and (kind := special_address(address)):  # cannot happen: only literal rules match IPs
-            raise NetworkError(ErrorKind.NETWORK_REFUSED, "special-address", f"{target.host} is {kind}")
         return [address]
     lookup = _lookups.submit(socket.getaddrinfo, target.host, target.port, type=socket.SOCK_STREAM)
     try:
