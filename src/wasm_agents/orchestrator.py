@@ -20,7 +20,7 @@ from wasm_agents.sandbox.guest_json import utf8_size
 from wasm_agents.sandbox.compile_cache import load_component
 from wasm_agents.sandbox.engine import engines
 from wasm_agents.sandbox.guests import Guests, process_guests
-from wasm_agents.sandbox.invocation import Invocation, Outcome, invoke
+from wasm_agents.sandbox.invocation import Invocation, Outcome, invoke, ms_since
 from wasm_agents.sandbox.pool import Mounts, SandboxMaker, WarmPool
 from wasm_agents.tracebacks import readable_failure
 
@@ -142,7 +142,7 @@ class Runner:
         for hop in chain.hops:  # refill once the chain is done, so making sandboxes never slows its hops
             self._pool.refill(hop.agent)
         result = ChainResult(run_id=chain.run_id, ok=outcome.ok, result=outcome.result, hops=chain.hops, failure=origin)
-        result.duration_ms = round((time.monotonic() - start) * 1000, 3)
+        result.duration_ms = ms_since(start)
         self.events.emit(
             "chain.end",
             "info" if result.ok else "error",
@@ -290,7 +290,7 @@ class Runner:
             return False, json.dumps({**Failure(error.kind, str(error)).to_json(), "reason": error.reason})
         self.events.emit(
             "http.request", "info", agent=frame.agent, **span, **_http_fields(request), status=response.status,
-            request_bytes=len(request.body), response_bytes=len(response.body), duration_ms=_ms_since(start),
+            request_bytes=len(request.body), response_bytes=len(response.body), duration_ms=ms_since(start),
         )
         return True, response.to_wire()
 
@@ -304,10 +304,6 @@ def _http_fields(request: "Request") -> dict[str, Any]:
     """What events say of a request: never its query, which may carry keys."""
     target = request.target
     return {"method": request.method, "scheme": target.scheme, "host": target.host, "port": target.port, "path": target.path.split("?")[0]}
-
-
-def _ms_since(start: float) -> float:
-    return round((time.monotonic() - start) * 1000, 3)
 
 
 def _budget(chain: _Chain, frame: _Frame) -> Budget:

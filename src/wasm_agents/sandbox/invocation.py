@@ -193,7 +193,7 @@ def invoke(take: Callable[[], Sandbox], invocation: Invocation, config_json: str
         message = f"wall-time limit of {invocation.limits.wall_time_s:g} s exceeded (blocked in a host call)"
     else:
         message = "the caller's wall time ran out before the agent had a turn to run (every guest slot was busy)"
-    return Outcome(None, Failure(ErrorKind.TIMEOUT, message), _ms_since(start), abandoned=True)
+    return Outcome(None, Failure(ErrorKind.TIMEOUT, message), ms_since(start), abandoned=True)
 
 
 def _run(
@@ -257,8 +257,8 @@ def _run(
         try:
             result = guest_json.loads(result_json, max_bytes=limits.result_limit, max_depth=limits.json_depth, max_items=limits.json_items)
         except guest_json.Refused as refused:
-            result_json, error = None, _refused_result(refused)
-    return Outcome(result_json, error, _ms_since(start), result=result, fuel_used=fuel_used)
+            result_json, error = None, refused_result(refused)
+    return Outcome(result_json, error, ms_since(start), result=result, fuel_used=fuel_used)
 
 
 def _guest_error(answer: Any, invocation: Invocation) -> Failure | None:
@@ -269,12 +269,18 @@ def _guest_error(answer: Any, invocation: Invocation) -> Failure | None:
         return Failure(ErrorKind.PROTOCOL_ERROR, "the component's run export returned an unexpected value")
     if answer.tag == "ok":
         return None
+    return reported_failure(answer.payload, limits)
+
+
+def reported_failure(report: str, limits: Limits) -> Failure:
+    """The failure a guest reported as JSON {"type", "message", "traceback"}: read within bounds, texts clipped, host
+    error names refused, a MemoryError told as the memory limit."""
     try:
-        error = guest_json.loads(answer.payload, max_bytes=MAX_ERROR_REPORT_BYTES, max_depth=limits.json_depth, max_items=limits.json_items)
+        error = guest_json.loads(report, max_bytes=MAX_ERROR_REPORT_BYTES, max_depth=limits.json_depth, max_items=limits.json_items)
         if not isinstance(error, dict):
             raise guest_json.Refused("not an object")
     except guest_json.Refused as refused:
-        return Failure(ErrorKind.PROTOCOL_ERROR, f"malformed error from the guest ({refused}): {answer.payload[:200]!r}")
+        return Failure(ErrorKind.PROTOCOL_ERROR, f"malformed error from the guest ({refused}): {report[:200]!r}")
     kind = _clipped(str(error.get("type", "Error")), 200)
     message, trace = _clipped(str(error.get("message", "")), MAX_ERROR_TEXT), _clipped(str(error.get("traceback", "")), MAX_ERROR_TEXT)
     if kind in HOST_ONLY:  # only the host may say a limit was hit or a policy refused
@@ -284,7 +290,8 @@ def _guest_error(answer: Any, invocation: Invocation) -> Failure | None:
     return Failure(kind, message, trace)
 
 
-def _refused_result(refused: guest_json.Refused) -> Failure:
+def refused_result(refused: guest_json.Refused) -> Failure:
+    """The failure of a result the host refused to take (see guest_json.loads)."""
     if refused.undecodable:
         return Failure(ErrorKind.NOT_SERIALIZABLE, "result nested too deeply to decode")
     return Failure(ErrorKind.NOT_SERIALIZABLE, f"result refused: {refused}{refused.hint('result_bytes')}")
@@ -320,5 +327,6 @@ def _trap_failure(trap: Exception, invocation: Invocation) -> Failure:
     return Failure(ErrorKind.TRAP, message)
 
 
-def _ms_since(start: float) -> float:
+def ms_since(start: float) -> float:
+    """Milliseconds since the time.monotonic() `start`, as results and events give them."""
     return round((time.monotonic() - start) * 1000, 3)

@@ -19,11 +19,12 @@ from typing import Any
 
 from wasmtime import Caller, Engine, ExitTrap, FuncType, Linker, Store, Trap, TrapCode, ValType, WasiConfig, WasmtimeError
 
-from wasm_agents.errors import HOST_ONLY, ErrorKind, Failure
+from wasm_agents.errors import ErrorKind, Failure
 from wasm_agents.project import MIB, Limits
 from wasm_agents.sandbox import guest_json
 from wasm_agents.sandbox.compile_cache import Compiling
 from wasm_agents.sandbox.engine import EPOCH_TICK_S, engines
+from wasm_agents.sandbox.invocation import ms_since, refused_result, reported_failure
 from wasm_agents.scientific.module import load_module
 from wasm_agents.scientific.wheel import STDLIB_MOUNT, RuntimeFiles, runtime_files
 
@@ -48,7 +49,6 @@ _wasm_agents_run(%r, %r, %r, %r)
 """
 
 WARM_UP_FUEL = 2**62  # instantiation may be charged for filling memory; the agent's budget starts after it
-MAX_ERROR_REPORT_BYTES = 16 << 20
 NO_HOST, HOST_FAULT = -1, -2  # what host.call returns besides 0, as the guest's _host reads it
 _I32 = ValType.i32()
 _MASK32 = 0xFFFFFFFF
@@ -174,8 +174,7 @@ def run_python(
     result_json, result = None, None
     if error is None:
         error, result_json, result = _answer(guest)
-    duration_ms = round((time.monotonic() - start) * 1000, 3)
-    return PythonRun(result_json, error, guest.text("stdout"), guest.text("stderr"), duration_ms, result, fuel_used)
+    return PythonRun(result_json, error, guest.text("stdout"), guest.text("stderr"), ms_since(start), result, fuel_used)
 
 
 def _wasi_config(guest: _Guest, files: RuntimeFiles) -> WasiConfig:
@@ -196,24 +195,12 @@ def _answer(guest: _Guest) -> tuple[Failure | None, str | None, Any]:
         return Failure(ErrorKind.PROTOCOL_ERROR, "the code ended without sending a result"), None, None
     kind, payload = guest.answer
     text = payload.decode("utf-8", "replace")
-    bounds = {"max_depth": limits.json_depth, "max_items": limits.json_items}
     if kind == "result":
         try:
-            return None, text, guest_json.loads(text, max_bytes=limits.result_limit, **bounds)
+            return None, text, guest_json.loads(text, max_bytes=limits.result_limit, max_depth=limits.json_depth, max_items=limits.json_items)
         except guest_json.Refused as refused:
-            return Failure(ErrorKind.NOT_SERIALIZABLE, f"result refused: {refused}{refused.hint('result_bytes')}"), None, None
-    try:
-        report = guest_json.loads(text, max_bytes=MAX_ERROR_REPORT_BYTES, **bounds)
-        if not isinstance(report, dict):
-            raise guest_json.Refused("not an object")
-    except guest_json.Refused as refused:
-        return Failure(ErrorKind.PROTOCOL_ERROR, f"malformed error from the guest ({refused})"), None, None
-    name, message, trace = str(report.get("type", "Error")), str(report.get("message", "")), str(report.get("traceback", ""))
-    if name in HOST_ONLY:  # only the host may say a limit was hit or a policy refused
-        return Failure(ErrorKind.RESERVED_ERROR_NAME, f"the code raised an exception named like a host error ({name}): {message}", trace), None, None
-    if name == "MemoryError":
-        return Failure(ErrorKind.MEMORY, f"memory limit of {limits.memory_mb} MiB reached (MemoryError)", trace), None, None
-    return Failure(name, message, trace), None, None
+            return refused_result(refused), None, None
+    return reported_failure(text, limits), None, None
 
 
 def _trap_failure(trap: Exception, guest: _Guest) -> Failure:
