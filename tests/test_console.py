@@ -218,19 +218,20 @@ def test_a_traceback_reads_few_files(tmp_path):
     assert len(shown_lines) == MAX_SOURCE_FILES
 
 
-@pytest.mark.parametrize("kind, message, agent, hint", [
-    ("timeout", "wall-time limit of 0.5 s exceeded", "leaf", "raise [limits] wall_time_s in agent-leaf/agent.toml"),
+@pytest.mark.parametrize("kind, message, folder, hint", [
+    ("timeout", "wall-time limit of 0.5 s exceeded", "agent-leaf", "raise [limits] wall_time_s in agent-leaf/agent.toml"),
     ("timeout", "wall-time limit of 0.5 s exceeded (blocked in a host call)", "agent", "raise [limits] wall_time_s in agent/agent.toml"),
-    ("timeout", "the caller's wall time ran out before the agent had a turn to run (every guest slot was busy)", "leaf", None),
-    ("memory", "memory limit of 64 MiB reached (MemoryError)", "x", "raise [limits] memory_mb in agent-x/agent.toml"),
-    ("fuel", "fuel budget of 10 exhausted", "x", "raise [limits] fuel in agent-x/agent.toml"),
-    ("output", "output limit of 100000 bytes exceeded", "x", "raise [limits] output_bytes in agent-x/agent.toml"),
-    ("DepthExceeded", "...", "x", "raise [chain] max_depth in wasm-agents.toml"),
-    ("stack", "call stack exhausted (recursion too deep)", "x", None),
-    ("ValueError", "wall-time limit of 1 s exceeded", "x", None),
+    ("timeout", "the caller's wall time ran out before the agent had a turn to run (every guest slot was busy)", "agent-leaf", None),
+    ("memory", "memory limit of 64 MiB reached (MemoryError)", "agent-x", "raise [limits] memory_mb in agent-x/agent.toml"),
+    ("fuel", "fuel budget of 10 exhausted", "agent-x", "raise [limits] fuel in agent-x/agent.toml"),
+    ("output", "output limit of 100000 bytes exceeded", "agent-x", "raise [limits] output_bytes in agent-x/agent.toml"),
+    ("DepthExceeded", "...", "agent-x", "raise [chain] max_depth in wasm-agents.toml"),
+    ("DepthExceeded", "...", None, "raise [chain] max_depth in wasm-agents.toml"),
+    ("stack", "call stack exhausted (recursion too deep)", "agent-x", None),
+    ("ValueError", "wall-time limit of 1 s exceeded", "agent-x", None),
 ])
-def test_limit_hints_name_the_key(kind, message, agent, hint):
-    assert limit_hint(kind, message, agent) == hint
+def test_limit_hints_name_the_key(kind, message, folder, hint):
+    assert limit_hint(kind, message, folder) == hint
 
 
 def test_guest_text_cannot_drive_the_terminal():

@@ -94,12 +94,11 @@ def _details(name: str, record: dict[str, Any]) -> list[tuple[str, str]]:
     """The lines under an event: the setting that raises the limit it hit, the guest's traceback."""
     details = []
     if name == "agent.end" and record.get("outcome") != "ok":
-        hint = limit_hint(str(record.get("exception.type")), str(record.get("exception.message", "")), record.get("agent"))
-        if hint:
+        if hint := record.get("exception.hint"):
             details.append((f"hint: {hint}", "yellow"))
         details += _traceback(str(record.get("exception.stacktrace") or ""), str(record.get("exception.message", "")))
     if name == "delegation.refused":
-        hint = limit_hint(str(record.get("reason")), str(record.get("message", "")), record.get("agent"))
+        hint = limit_hint(str(record.get("reason")), str(record.get("message", "")), None)  # a chain's limit
         if hint:
             details.append((f"hint: {hint}", "yellow"))
     return details

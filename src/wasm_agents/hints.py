@@ -1,7 +1,6 @@
 """The setting to change when a limit stops an agent or a chain, named as the user writes it."""
 
 from wasm_agents.errors import ErrorKind
-from wasm_agents.project import ROOT_AGENT
 
 # The agent.toml key behind each limit an invocation can hit (a call stack has none).
 AGENT_KEYS = {
@@ -15,17 +14,13 @@ AGENT_KEYS = {
 CHAIN_KEYS = {ErrorKind.DEPTH_EXCEEDED: "[chain] max_depth", ErrorKind.HOP_BUDGET_EXCEEDED: "[chain] max_hops"}
 
 
-def agent_folder(agent: str) -> str:
-    """The folder of `agent` in its project: agent/ for the root, agent-NAME/ for a helper."""
-    return ROOT_AGENT if agent == ROOT_AGENT else f"agent-{agent}"
-
-
-def limit_hint(kind: str, message: str, agent: str | None) -> str | None:
-    """Say which key to raise for a failure of type `kind` with `message` in `agent`; None when no setting raises it."""
+def limit_hint(kind: str, message: str, folder: str | None) -> str | None:
+    """Say which key to raise for a failure of type `kind` with `message` in the agent of `folder` (None: a chain's
+    failure), as the project names it; None when no setting raises it."""
     if kind in CHAIN_KEYS:
         return f"raise {CHAIN_KEYS[kind]} in wasm-agents.toml"
-    if kind not in AGENT_KEYS or agent is None:
+    if kind not in AGENT_KEYS or folder is None:
         return None
     if kind == ErrorKind.TIMEOUT and not message.startswith("wall-time limit"):
         return None  # the caller's time ran out, not the agent's own
-    return f"raise {AGENT_KEYS[kind]} in {agent_folder(agent)}/agent.toml"
+    return f"raise {AGENT_KEYS[kind]} in {folder}/agent.toml"

@@ -224,7 +224,7 @@ class Runner:
                 "exception.type": str(outcome.error.type),
                 "exception.message": outcome.error.message,
                 "exception.stacktrace": outcome.error.traceback or None,
-                "exception.hint": limit_hint(str(outcome.error.type), outcome.error.message, name),
+                "exception.hint": limit_hint(str(outcome.error.type), outcome.error.message, spec.folder),
             })
         self.events.emit("agent.end", "info" if outcome.ok else "error", agent=name, **span, **fields)
         if outcome.abandoned:
