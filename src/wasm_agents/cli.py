@@ -395,26 +395,6 @@ class _Tally:
         )
 
 
-class _CompileStatus(Events):
-    """Events that also show a spinner on the terminal while a component is compiled for this host (build usually did it)."""
-
-    def __init__(self, stream: TextIO | None, level: str) -> None:
-        super().__init__(stream, level)
-        self._status: Any = None
-
-    def emit(self, name: str, level: str = "info", **fields: Any) -> None:
-        """Write the event as Events does; start the spinner at a compile's start, stop it at the next event."""
-        if self._status is not None:
-            self._status.stop()
-            self._status = None
-        super().emit(name, level, **fields)
-        if name == "sandbox.compile.start":
-            from wasm_agents.console import stderr_console  # the console a batch's progress bar is drawn on, too
-
-            self._status = stderr_console().status(f"{fields['message']}...")
-            self._status.start()
-
-
 def _encode(line: dict[str, Any]) -> str:
     """Return one output line as strict JSON; a line that cannot be one becomes its task's error."""
     try:
@@ -434,7 +414,11 @@ def _run_events(stream: TextIO, level: str, log_format: str | None) -> Events:
         from wasm_agents.console import ConsoleEvents, stderr_console
 
         return ConsoleEvents(stderr_console() if stream is sys.stderr else Console(file=stream), level)
-    return _CompileStatus(stream, level) if sys.stderr.isatty() else Events(stream, level)
+    if not sys.stderr.isatty():
+        return Events(stream, level)
+    from wasm_agents.console import SpinningEvents, stderr_console
+
+    return SpinningEvents(stream, level, stderr_console())
 
 
 def _shows_progress(tasks: int, events_path: Path | None, log_format: str | None) -> bool:

@@ -7,9 +7,11 @@ shown with its control characters escaped, so an agent cannot move the cursor, c
 import json
 import re
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from functools import cache
-from typing import Any
+from typing import Any, TextIO
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -160,19 +162,14 @@ class ConsoleEvents(Events):
         self._depths: dict[str, int] = {}
         self._spans: dict[str, list[str]] = {}  # per chain, to forget its spans when it ends
         self._depths_lock = threading.Lock()
-        self._status: Status | None = None
+        self._spinner = CompileSpinner(console)
 
     def emit(self, name: str, level: str = "info", **fields: Any) -> None:
         """Emit as Events does; note an agent's depth at its start, and spin while a component compiles for this host."""
         if name == "agent.start":
             self._note(fields.get("trace_id"), fields.get("span_id"), fields.get("depth"))
-        if self._status is not None:  # the compile it showed is over
-            self._status.stop()
-            self._status = None
-        super().emit(name, level, **fields)
-        if name == "sandbox.compile.start" and self.console.is_terminal:
-            self._status = self.console.status(Text(shown(str(fields.get("message", "compiling"))) + "..."))
-            self._status.start()
+        with self._spinner.around(name, fields):
+            super().emit(name, level, **fields)
 
     def _write(self, record: dict[str, Any], line: str) -> None:
         text = render(record, self._depth(record))
@@ -200,6 +197,38 @@ class ConsoleEvents(Events):
                 depth = self._depths.get(parent, 0) + 1
         self._note(record.get("trace_id"), span, depth)
         return depth
+
+
+class CompileSpinner:
+    """A spinner on a terminal from a component's compile for this host (sandbox.compile.start) to the next event."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self._status: Status | None = None
+
+    @contextmanager
+    def around(self, name: str, fields: dict[str, Any]) -> Iterator[None]:
+        """Wrap the emitting of event `name`: the spinner stops before it, and starts after a compile's start."""
+        if self._status is not None:  # the compile it showed is over
+            self._status.stop()
+            self._status = None
+        yield
+        if name == "sandbox.compile.start" and self.console.is_terminal:
+            self._status = self.console.status(Text(shown(str(fields.get("message", "compiling"))) + "..."))
+            self._status.start()
+
+
+class SpinningEvents(Events):
+    """JSON events, with the compile spinner on `console` (a terminal) while a component is compiled for this host."""
+
+    def __init__(self, stream: TextIO | None, level: str, console: Console) -> None:
+        super().__init__(stream, level)
+        self._spinner = CompileSpinner(console)
+
+    def emit(self, name: str, level: str = "info", **fields: Any) -> None:
+        """Emit as Events does, the spinner stopped before and started after a compile's start."""
+        with self._spinner.around(name, fields):
+            super().emit(name, level, **fields)
 
 
 class BatchProgress:
