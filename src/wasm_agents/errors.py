@@ -79,6 +79,8 @@ class ErrorKind(StrEnum):
     DELEGATION_ERROR = "DelegationError"
 
 
+# The kinds that say an agent went past one of its limits.
+LIMITS = frozenset({ErrorKind.TIMEOUT, ErrorKind.MEMORY, ErrorKind.FUEL, ErrorKind.OUTPUT, ErrorKind.STACK, ErrorKind.SCRATCH})
 # What a guest may report itself: the harness reports a result that is not JSON, the SDK a failed delegation.
 GUEST_REPORTED = frozenset({ErrorKind.NOT_SERIALIZABLE, ErrorKind.DELEGATION_ERROR})
 # Only the host may report these; a guest exception with one of these names is renamed.

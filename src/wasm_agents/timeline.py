@@ -17,12 +17,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from wasm_agents.errors import ErrorKind, WasmAgentsError
+from wasm_agents.errors import LIMITS, ErrorKind, WasmAgentsError
 from wasm_agents.events import EventBudget, Events
 from wasm_agents.paths import write_atomically
 from wasm_agents.sandbox.guest_json import no_constant
 
-LIMITS = frozenset({ErrorKind.TIMEOUT, ErrorKind.MEMORY, ErrorKind.FUEL, ErrorKind.OUTPUT, ErrorKind.STACK, ErrorKind.SCRATCH})
 # Fields every event has, or that place it; the rest is what the event says.
 _PLACING = frozenset({"timestamp", "severity_text", "severity_number", "event.name", "trace_id", "span_id", "parent_span_id", "agent"})
 _DATA = "__TIMELINE_DATA__"
