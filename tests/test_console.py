@@ -245,6 +245,17 @@ def test_guest_text_cannot_drive_the_terminal():
     assert shown("a\tb\nc") == "a\tb\\x0ac"
 
 
+def test_http_events_read_as_the_request_and_its_answer():
+    common = {"timestamp": "2026-01-02T03:04:05.678901Z", "agent": "fetcher", "method": "GET", "scheme": "https", "host": "api.example.com",
+              "port": 443, "path": "/v1/items"}
+    done = render({**common, "severity_text": "INFO", "event.name": "http.request", "status": 200, "duration_ms": 12.5,
+                   "request_bytes": 0, "response_bytes": 321}, 0).plain
+    assert "GET https://api.example.com:443/v1/items -> 200  12.5 ms  321 bytes" in done
+    refused = render({**common, "severity_text": "WARNING", "event.name": "http.refused", "reason": "not-allowed",
+                      "message": "api.example.com:443 is not in the network allow list of agent 'fetcher'"}, 0).plain
+    assert refused.endswith("WARNING HTTP request refused: api.example.com:443 is not in the network allow list of agent 'fetcher'")
+
+
 def test_events_forwarded_from_ray_workers_are_indented_by_their_parent_span():
     import io
 

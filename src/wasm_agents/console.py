@@ -89,6 +89,11 @@ def _message(name: str, record: dict[str, Any]) -> tuple[str, str]:
     if name == "delegation.refused":
         fields.pop("reason", None)
         return f"delegation refused: {record.get('message', '')}", _fields(fields)
+    if name == "http.request":
+        where = f"{record.get('method')} {record.get('scheme')}://{record.get('host')}:{record.get('port')}{record.get('path')}"
+        return f"{where} -> {record.get('status')}", f"{timing}  {record.get('response_bytes')} bytes"
+    if name == "http.refused":
+        return f"HTTP request refused: {record.get('message', '')}", ""
     return str(record.get("message") or name), "  ".join(filter(None, [timing, _fields(fields)]))
 
 
