@@ -63,8 +63,7 @@ def layers(dist: Path) -> dict:
 
         def direct() -> None:  # the guest's run call on a prepared sandbox: no threads, no orchestrator
             box = next(it)
-            box.run(box.store, config)
-            box.run.post_return(box.store)
+            box.call(config)
 
         out["guest_run_call_ms"] = median_ms(direct, 300, 0.001)
         for box in boxes:
@@ -94,8 +93,7 @@ def layers(dist: Path) -> dict:
             stubbed.turn.take()  # host_call gives the turn away and takes it back
             for bucket in (first, second):
                 start = time.perf_counter()
-                box.run(box.store, multiply_config)
-                box.run.post_return(box.store)
+                box.call(multiply_config)
                 bucket.append((time.perf_counter() - start) * 1000)
             current.invocation = None
             stubbed.turn.give_back()
@@ -222,8 +220,7 @@ def _make_sandboxes(dist: Path, seconds: float, threads: int) -> float:
             end = time.monotonic() + seconds
             while time.monotonic() < end:
                 box = make()
-                box.run(box.store, config)
-                box.run.post_return(box.store)
+                box.call(config)
                 box.close()
                 count[index] += 1
 

@@ -137,3 +137,32 @@ def test_symlink_inside_the_project_is_accepted(tmp_path):
     project = make(tmp_path, {"agent/main.py": GOOD_MAIN, "shared/util.py": "X = 1\n"})
     os.symlink(project / "shared" / "util.py", project / "agent" / "util.py")
     assert "agent" in discover(project).agents
+
+
+@pytest.mark.parametrize(
+    ("requirements", "toml", "runtime"),
+    [
+        ("numpy==1.24.0\n", "", "scientific"),
+        ("requests\nPandas>=2 ; python_version > '3'\n", "", "scientific"),
+        ("scikit_learn\n", "", "scientific"),
+        ("numpyx\n# numpy\n", "", "default"),
+        ("", 'runtime = "scientific"\n', "scientific"),
+        ("numpy\n", 'runtime = "default"\n', "default"),
+    ],
+)
+def test_the_runtime_is_chosen_by_agent_toml_or_else_by_the_requirements(tmp_path: Path, requirements: str, toml: str, runtime: str) -> None:
+    agent = tmp_path / "agent"
+    agent.mkdir()
+    (agent / "main.py").write_text("def main(config):\n    return None\n")
+    (agent / "requirements.txt").write_text(requirements)
+    (agent / "agent.toml").write_text(toml)
+    assert discover(tmp_path).agents["agent"].runtime == runtime
+
+
+def test_an_unknown_runtime_is_refused(tmp_path: Path) -> None:
+    agent = tmp_path / "agent"
+    agent.mkdir()
+    (agent / "main.py").write_text("def main(config):\n    return None\n")
+    (agent / "agent.toml").write_text('runtime = "pyodide"\n')
+    with pytest.raises(ProjectError, match=r"agent/agent.toml: runtime: expected 'default' or 'scientific', got 'pyodide'"):
+        discover(tmp_path)

@@ -28,6 +28,14 @@ DEFAULT_SCRATCH_MB = 64
 DEFAULT_JSON_ITEMS = 250_000  # decoding holds the GIL ~0.25 s per million values: this bounds it to ~60 ms
 MAX_JSON_BYTES = 1 << 30
 
+# The interpreters an agent can run on: componentize-py's CPython 3.14 component, or CPython 3.15 with numpy, pandas
+# and scipy built in (wasm_agents.scientific). An agent whose requirements name one of SCIENTIFIC_PACKAGES gets the latter.
+DEFAULT_RUNTIME, SCIENTIFIC_RUNTIME = "default", "scientific"
+SCIENTIFIC_PACKAGES = frozenset({"numpy", "pandas", "scipy", "scikit-learn", "statsmodels", "matplotlib"})
+Runtime = Annotated[
+    Literal["default", "scientific"], msgspec.Meta(description=f"{DEFAULT_RUNTIME!r} or {SCIENTIFIC_RUNTIME!r}")
+]
+
 _T = TypeVar("_T")
 
 # The schema types below carry a description: what a problem says was expected (see `convert`).
@@ -117,6 +125,7 @@ class AgentSpec:
     settings: dict[str, Any] = field(default_factory=dict)
     scratch_mb: int = DEFAULT_SCRATCH_MB  # what /scratch may hold, files and folders counted
     network: Network | None = None  # None: no network
+    runtime: str = DEFAULT_RUNTIME
 
 
 class ChainPolicy(Schema):
@@ -139,6 +148,7 @@ class _AgentJson(Schema):
     settings: dict[str, Any] = {}
     scratch_mb: ScratchMb = DEFAULT_SCRATCH_MB
     network: Network | None = None
+    runtime: Runtime = DEFAULT_RUNTIME
 
 
 class _ProjectJson(Schema):
@@ -220,6 +230,8 @@ def _agent_to_json(spec: AgentSpec) -> dict[str, Any]:
         data["scratch_mb"] = spec.scratch_mb
     if spec.network is not None:
         data["network"] = msgspec.to_builtins(spec.network)
+    if spec.runtime != DEFAULT_RUNTIME:
+        data["runtime"] = spec.runtime
     if spec.may_delegate_to is not None:
         data["may_delegate_to"] = list(spec.may_delegate_to)
     if spec.data_dir is not None:

@@ -3,14 +3,19 @@
 import hashlib
 import os
 import stat
+import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
-from wasm_agents.errors import BuildError
+from wasm_agents.errors import BuildError, VerificationError
+
+if TYPE_CHECKING:
+    from wasm_agents.artifacts.model import FileEntry
 
 MAX_PATH_LENGTH = 1024
 MAX_NAME_LENGTH = 255  # what common filesystems allow per path component
+_CHUNK = 1 << 20
 
 
 def sha256_file(path: Path) -> str:
@@ -28,6 +33,23 @@ def open_nofollow(path: Path) -> BinaryIO:
     """Open `path` for reading, failing if it is a symlink."""
     # Walks have already refused symlinks; this closes the gap where one is swapped in afterwards.
     return open(os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)), "rb")
+
+
+def copy_verified(source: Path, entry: "FileEntry", target: Path) -> None:
+    """Copy `source` to `target` (atomically, through a temporary file beside it) if its bytes are those `entry` lists."""
+    digest = hashlib.sha256()
+    with open_nofollow(source) as reader, tempfile.NamedTemporaryFile(dir=target.parent, prefix=f".{target.name}.", delete=False) as writer:
+        while chunk := reader.read(_CHUNK):
+            digest.update(chunk)
+            writer.write(chunk)
+    try:
+        if digest.hexdigest() != entry.sha256:
+            raise VerificationError([f"{entry.path}: {sha256_mismatch(entry.sha256, digest.hexdigest())} (changed after the dist was verified)"])
+        os.chmod(writer.name, 0o644)
+        os.replace(writer.name, target)
+    except BaseException:
+        os.unlink(writer.name)
+        raise
 
 
 def walk(root: Path, descend: Callable[[str], bool]) -> dict[str, str]:

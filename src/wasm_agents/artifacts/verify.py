@@ -14,7 +14,7 @@ from functools import partial
 from pathlib import Path
 
 from wasm_agents.artifacts.archive import extract_verified, member_problems
-from wasm_agents.artifacts.files import display, file_kind, open_nofollow, parent_folders, sha256_mismatch, walk
+from wasm_agents.artifacts.files import copy_verified, display, file_kind, open_nofollow, parent_folders, sha256_mismatch, walk
 from wasm_agents.artifacts.layout import (
     ARTIFACTS,
     CODE_ARTIFACT,
@@ -24,14 +24,19 @@ from wasm_agents.artifacts.layout import (
     RUNTIME_ARTIFACT,
     RUNTIME_SANDBOX,
     RUNTIME_STDLIB,
+    SCIENTIFIC_ARTIFACT,
+    SCIENTIFIC_GUEST,
+    SCIENTIFIC_LIB,
+    SCIENTIFIC_MODULE,
     SIGNATURE,
     component_path,
+    image_path,
 )
 from wasm_agents.artifacts.model import ArtifactManifest, FileEntry, Manifest
 from wasm_agents.artifacts.signing import Signature, TrustPolicy
 from wasm_agents.errors import VerificationError
 from wasm_agents.paths import cache_dir
-from wasm_agents.project import Project
+from wasm_agents.project import SCIENTIFIC_RUNTIME, Project
 
 MAX_MANIFEST_SIZE = 16 << 20
 _SHA256_LINE = re.compile(rb"([0-9a-f]{64})  " + re.escape(MANIFEST.encode()) + rb"\n")
@@ -49,6 +54,7 @@ class AgentFolders:
     code: Path
     deps: Path
     data: Path | None
+    runtime_guest: Path | None = None  # the scientific runtime's own guest modules, for its agents
 
 
 @dataclass(frozen=True)
@@ -103,13 +109,31 @@ class VerifiedDist:
         """Unpack what `agent` needs (once per host) and say where each part is."""
         spec = self.project.agents[agent]
         runtime, code = self.unpacked(RUNTIME_ARTIFACT), self.unpacked(CODE_ARTIFACT) / spec.folder
+        scientific = self.unpacked(SCIENTIFIC_ARTIFACT) if spec.runtime == SCIENTIFIC_RUNTIME else None
         return AgentFolders(
-            stdlib=runtime / RUNTIME_STDLIB,
+            stdlib=runtime / RUNTIME_STDLIB if scientific is None else scientific / SCIENTIFIC_LIB,
             sandbox=runtime / RUNTIME_SANDBOX,
             code=code,
             deps=self.unpacked(DEPS_ARTIFACT) / agent,
             data=None if spec.data_dir is None else code / spec.data_dir,
+            runtime_guest=None if scientific is None else scientific / SCIENTIFIC_GUEST,
         )
+
+    def scientific_module(self) -> tuple[Path, str]:
+        """Return the scientific runtime's core module, unpacked on this host, and the SHA256 it must have."""
+        entry = next(entry for entry in self.listing(SCIENTIFIC_ARTIFACT).files if entry.path == SCIENTIFIC_MODULE)
+        return self.unpacked(SCIENTIFIC_ARTIFACT) / SCIENTIFIC_MODULE, entry.sha256
+
+    def image(self, agent: str) -> Path:
+        """Return a copy of `agent`'s memory image that this host wrote, checked against its SHA256 as it was copied.
+
+        Instances are restored from that copy, not from the dist: the dist may change after it was verified.
+        """
+        entry = self.manifest.files[image_path(agent)]
+        copy = cache_dir("images") / f"{entry.sha256}.img"
+        if not copy.is_file():
+            copy_verified(self.path / entry.path, entry, copy)
+        return copy
 
 
 def verify_dist(dist: Path, trust: TrustPolicy | None = None, *, members: bool = True) -> VerifiedDist:
@@ -147,11 +171,13 @@ def verify_dist(dist: Path, trust: TrustPolicy | None = None, *, members: bool =
             problems.append(file_problems[path])
         else:
             verified.add(path)
-    for agent in manifest.project.agents:
-        if component_path(agent) not in manifest.files:
-            problems.append(f"{component_path(agent)}: not listed in {MANIFEST} (the component of agent '{agent}')")
+    for agent, spec in manifest.project.agents.items():
+        path, what = (image_path(agent), "memory image") if spec.runtime == SCIENTIFIC_RUNTIME else (component_path(agent), "component")
+        if path not in manifest.files:
+            problems.append(f"{path}: not listed in {MANIFEST} (the {what} of agent '{agent}')")
     for archive, listing in ARTIFACTS.items():
-        _check_artifact(dist, manifest, archive, listing, verified, problems, members)
+        if archive in manifest.files or listing in manifest.files or _needed(archive, manifest.project):
+            _check_artifact(dist, manifest, archive, listing, verified, problems, members)
     if problems and trust is not None and manifest.signed_by is not None:
         problems.append(
             f"{SIGNATURE}: {MANIFEST} carries a valid signature by trusted key {manifest.signed_by}, "
@@ -160,6 +186,11 @@ def verify_dist(dist: Path, trust: TrustPolicy | None = None, *, members: bool =
     if problems:
         raise VerificationError(problems)
     return VerifiedDist(dist, manifest, signature_checked=trust is not None)
+
+
+def _needed(archive: str, project: Project) -> bool:
+    """Whether a dist of `project` must hold `archive`: the scientific runtime's only where an agent runs on it."""
+    return archive != SCIENTIFIC_ARTIFACT or any(spec.runtime == SCIENTIFIC_RUNTIME for spec in project.agents.values())
 
 
 def load_artifact_manifest(dist: Path, manifest: Manifest, listing: str) -> ArtifactManifest:

@@ -2,22 +2,28 @@
 
 import ast
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any
 
 import msgspec
+from packaging.utils import canonicalize_name
 
 from wasm_agents.errors import ProjectError
 from wasm_agents.project import (
+    DEFAULT_RUNTIME,
     DEFAULT_SCRATCH_MB,
     ROOT_AGENT,
+    SCIENTIFIC_PACKAGES,
+    SCIENTIFIC_RUNTIME,
     AgentSpec,
     ChainPolicy,
     Limits,
     Names,
     Network,
     Project,
+    Runtime,
     Schema,
     ScratchMb,
     build_project,
@@ -44,8 +50,9 @@ class _Files(Schema):
 
 
 class _AgentToml(Schema):
-    """agent.toml: an agent's limits, delegation rights, files, network and settings; all optional."""
+    """agent.toml: an agent's runtime, limits, delegation rights, files, network and settings; all optional."""
 
+    runtime: Runtime | None = None  # None: chosen by the requirements (see runtime_of)
     limits: Limits = Limits()
     delegation: _Delegation = _Delegation()
     files: _Files = _Files()
@@ -101,8 +108,20 @@ def read_agent(root: Path, folder: Path) -> AgentSpec:
     data_dir = None if config.files.data is None else _check_data_dir(folder, config.files.data, f"{shown}: files.data")
     return AgentSpec(
         name, folder.name, config.limits, config.delegation.allow, data_dir, config.files.scratch, config.settings,
-        scratch_mb=config.files.scratch_mb, network=config.network,
+        scratch_mb=config.files.scratch_mb, network=config.network, runtime=config.runtime or runtime_of(folder / "requirements.txt"),
     )
+
+
+def runtime_of(requirements: Path) -> str:
+    """The runtime an agent gets when its agent.toml names none: the scientific one if it requires one of its packages."""
+    if not requirements.is_file():
+        return DEFAULT_RUNTIME
+    for line in requirements.read_text(encoding="utf-8", errors="replace").splitlines():
+        # Only the name is wanted here: vendoring reads the file in full, and says what is wrong with a line.
+        name = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", line.split("#", 1)[0])
+        if name and canonicalize_name(name[1]) in SCIENTIFIC_PACKAGES:
+            return SCIENTIFIC_RUNTIME
+    return DEFAULT_RUNTIME
 
 
 def check_inside(root: Path, folder: Path) -> None:

@@ -24,10 +24,14 @@ from wasm_agents.artifacts.layout import (
     MANIFEST,
     MANIFEST_SHA256,
     PROVENANCE,
+    IMAGES,
     RUNTIME_ARTIFACT,
     RUNTIME_MANIFEST,
+    SCIENTIFIC_ARTIFACT,
+    SCIENTIFIC_MANIFEST,
     SIGNATURE,
     component_path,
+    image_path,
 )
 from wasm_agents.artifacts.model import ArtifactManifest, FileEntry, Manifest
 from wasm_agents.artifacts.verify import verify_dist
@@ -51,6 +55,14 @@ class BuildInputs:
     locks: dict[str, list[LockedWheel]]
 
 
+@dataclass(frozen=True)
+class Scientific:
+    """What a dist with agents of the scientific runtime holds besides: the runtime's archive, and each agent's memory image."""
+
+    runtime: tuple[Path, ArtifactManifest]
+    images: dict[str, Path]
+
+
 def package(
     code_dir: Path,
     deps_dir: Path,
@@ -60,12 +72,14 @@ def package(
     tools: dict[str, str],
     dist: Path,
     *,
+    scientific: Scientific | None = None,
     inputs: BuildInputs | None = None,
     signing_key: Ed25519PrivateKey | None = None,
 ) -> Manifest:
     """Write dist/ atomically from staged code, staged deps, the guest runtime archive and built components.
 
-    With `inputs`, the dist holds provenance.json; with `signing_key`, manifest.json.sig.
+    With `scientific`, the dist holds the scientific runtime's archive and its agents' memory images; with
+    `inputs`, provenance.json; with `signing_key`, manifest.json.sig.
     """
     if os.path.lexists(dist) and (dist.is_symlink() or not dist.is_dir()):
         raise BuildError(f"{dist}: exists and is not a directory; refusing to replace it")
@@ -76,7 +90,7 @@ def package(
     # mkdir rather than mkdtemp: dist/ gets the umask's permissions, not 0o700.
     staging.mkdir()
     try:
-        _write(staging, code_dir, deps_dir, runtime, components, project, tools, inputs, signing_key)
+        _write(staging, code_dir, deps_dir, runtime, components, project, tools, scientific, inputs, signing_key)
         # Each listing was read off its own archive: the members need no second reading.
         manifest = verify_dist(staging, TrustPolicy.of([signing_key.public_key()]) if signing_key else None, members=False).manifest
         if os.path.lexists(dist):
@@ -100,6 +114,7 @@ def _write(
     components: dict[str, Path],
     project: Project,
     tools: dict[str, str],
+    scientific: Scientific | None,
     inputs: BuildInputs | None,
     signing_key: Ed25519PrivateKey | None,
 ) -> None:
@@ -112,13 +127,22 @@ def _write(
     runtime_archive, runtime_listing = runtime
     shutil.copyfile(runtime_archive, root / RUNTIME_ARTIFACT)
     (root / RUNTIME_MANIFEST).write_bytes(runtime_listing.to_json())
-    (root / COMPONENTS).mkdir()
+    if components:
+        (root / COMPONENTS).mkdir()
     for name, wasm in components.items():
         if not name or "/" in name:
             raise BuildError(f"{name!r}: not a valid component name")
         # copyfile, not copy2: the dist's permissions and timestamps are its own.
         shutil.copyfile(wasm, root / component_path(name))
     paths = [CODE_ARTIFACT, CODE_MANIFEST, DEPS_ARTIFACT, DEPS_MANIFEST, RUNTIME_ARTIFACT, RUNTIME_MANIFEST, *map(component_path, components)]
+    if scientific is not None:
+        archive, listing = scientific.runtime
+        shutil.copyfile(archive, root / SCIENTIFIC_ARTIFACT)
+        (root / SCIENTIFIC_MANIFEST).write_bytes(listing.to_json())
+        (root / IMAGES).mkdir()
+        for name, image in scientific.images.items():
+            shutil.copyfile(image, root / image_path(name))
+        paths += [SCIENTIFIC_ARTIFACT, SCIENTIFIC_MANIFEST, *map(image_path, scientific.images)]
     files = {path: _file_entry(root, path) for path in sorted(paths)}
     if inputs is not None:
         (root / PROVENANCE).write_bytes(_dump(_provenance(inputs, listings[CODE_MANIFEST], files, tools)))

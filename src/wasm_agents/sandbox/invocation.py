@@ -226,8 +226,7 @@ def _run(
         store.set_epoch_deadline(max(1, math.ceil((deadline - time.monotonic()) / EPOCH_TICK_S)))
         if guests.stopped:  # since it joined `active`: the epoch may have moved before this store had its deadline
             raise _Stopped
-        answer = sandbox.run(store, config_json)
-        sandbox.run.post_return(store)
+        answer = sandbox.call(config_json)
         error = _guest_error(answer, invocation)
         result_json = None if error else answer.payload
     except (Trap, WasmtimeError, OutputLimitExceeded) as trap:

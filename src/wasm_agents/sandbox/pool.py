@@ -9,10 +9,11 @@ import queue
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from wasmtime import Store, WasiConfig
-from wasmtime.component import Component, Func
+from wasmtime.component import Component, Func, Variant
 
 from wasm_agents.artifacts import AgentFolders
 from wasm_agents.paths import cache_dir
@@ -38,17 +39,21 @@ class GuestOutput:
 
 @dataclass
 class Sandbox:
-    """One instance of an agent's component in its own Store, ready for exactly one invocation."""
+    """One fresh instance in its own Store, ready for exactly one invocation: `call(input)` runs it and gives its answer.
+
+    The answer is the WIT result of the `run` export, whatever the runtime: a Variant "ok" (the result's JSON) or
+    "err" (the error report's JSON).
+    """
 
     store: Store
-    run: Func
+    call: Callable[[str], Variant]
     output: GuestOutput
     scratch: str | None
     scratch_bytes: int = 0  # what the scratch folder may hold
 
     def close(self) -> None:
         """Drop the store (and the instance with it) and remove the scratch folder."""
-        del self.store, self.run
+        del self.store, self.call
         if self.scratch:
             remove_tree(Path(self.scratch))
 
@@ -93,13 +98,19 @@ class SandboxMaker:
             if fuel:
                 store.set_fuel(WARM_UP_FUEL)
             run = self.engines.linker(fuel).instantiate(store, self.component).get_func(store, "run")
-            run(store, WARM_UP)
-            run.post_return(store)
+            _call(store, run, WARM_UP)
         except BaseException:
             if scratch:
                 remove_tree(Path(scratch))
             raise
-        return Sandbox(store=store, run=run, output=output, scratch=scratch, scratch_bytes=(self.mounts.scratch_mb or 0) * MIB)
+        return Sandbox(store, partial(_call, store, run), output, scratch, (self.mounts.scratch_mb or 0) * MIB)
+
+
+def _call(store: Store, run: Func, input: str) -> Variant:
+    """Call a component's `run` export and let it free what it returned."""
+    answer = run(store, input)
+    run.post_return(store)
+    return answer
 
 
 class WarmPool:
