@@ -21,7 +21,7 @@ from wasm_agents.project import MIB, Limits
 from wasm_agents.sandbox.compile_cache import compiled_path
 from wasm_agents.sandbox.engine import engines
 from wasm_agents.scientific import run_python
-from wasm_agents.scientific.instance import _current, _Guest, _linker, _wasi_config
+from wasm_agents.scientific.instance import _current, _Guest, _wasi_config, linker
 from wasm_agents.scientific.module import load_module
 from wasm_agents.scientific.wheel import runtime_files
 
@@ -113,7 +113,7 @@ def _memory_per_instance(files, count: int) -> float:
         _current.guest = guest
         store.set_wasi(_wasi_config(guest, files))
         store.set_epoch_deadline(10**9)
-        exports = _linker(engine).instantiate(store, module).exports(store)
+        exports = linker(engine).instantiate(store, module).exports(store)
         at = exports["host_alloc"](store, len(code))
         exports["memory"].write(store, code, at)
         assert exports["turn"](store, at, len(code)) == 0, guest.text("stderr")

@@ -13,8 +13,10 @@ import math
 import struct
 import threading
 import time
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
+import json
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from wasmtime import Caller, Engine, ExitTrap, FuncType, Linker, Store, Trap, TrapCode, ValType, WasiConfig, WasmtimeError
@@ -24,7 +26,7 @@ from wasm_agents.project import MIB, Limits
 from wasm_agents.sandbox import guest_json
 from wasm_agents.sandbox.compile_cache import Compiling
 from wasm_agents.sandbox.engine import EPOCH_TICK_S, engines
-from wasm_agents.sandbox.invocation import ms_since, refused_result, reported_failure
+from wasm_agents.sandbox.invocation import MAX_ERROR_REPORT_BYTES, ms_since, refused_result, reported_failure
 from wasm_agents.scientific.module import load_module
 from wasm_agents.scientific.wheel import STDLIB_MOUNT, RuntimeFiles, runtime_files
 
@@ -50,6 +52,15 @@ _wasm_agents_run(%r, %r, %r, %r)
 
 WARM_UP_FUEL = 2**62  # instantiation may be charged for filling memory; the agent's budget starts after it
 NO_HOST, HOST_FAULT = -1, -2  # what host.call returns besides 0, as the guest's _host reads it
+# The most a frame of each kind may carry, by the guest's limits: the host calls and logs are checked again where they land.
+_FRAME_BOUNDS: dict[bytes, Callable[[Limits], int]] = {
+    b"result": lambda limits: limits.result_limit,
+    b"error": lambda limits: MAX_ERROR_REPORT_BYTES,
+    b"call": lambda limits: limits.payload_limit,
+    b"log": lambda limits: limits.output_bytes,
+}
+_LONGEST_KIND = max(map(len, _FRAME_BOUNDS))
+_FRAME_HEAD = 256  # the kind, a call's name or a log's level, and their newlines
 _I32 = ValType.i32()
 _MASK32 = 0xFFFFFFFF
 _WAIT_SLICE_S = 0.01
@@ -109,6 +120,24 @@ class _Guest:
         """Return what the guest wrote to `stream`, as text."""
         return self.output[stream].decode("utf-8", "replace")
 
+    def host_call(self, name: str, payload: str) -> tuple[bool, str]:
+        """Answer a host call: code run on its own has no orchestrator to ask."""
+        return False, json.dumps(Failure(ErrorKind.UNKNOWN_CALL, f"no host call {name[:100]!r} outside a chain").to_json())
+
+    def log(self, level: str, record: str) -> None:
+        """Take a log record: code run on its own has nowhere else to send one than its stderr."""
+        self.write("stderr", f"{level}: {record}\n".encode())
+
+
+@contextmanager
+def serving(guest: "_Guest") -> Iterator[None]:
+    """Have this thread's host functions serve `guest` while the block runs: its instance runs on this thread."""
+    _current.guest = guest
+    try:
+        yield
+    finally:
+        _current.guest = None
+
 
 _current = threading.local()  # the instance running on this thread: the linker's host functions are shared
 _linkers: dict[Engine, Linker] = {}
@@ -135,7 +164,7 @@ def run_python(
     fuel = limits.fuel is not None
     engine = engines().engine(fuel)
     module = load_module(engine, files, fuel, compiling=compiling)
-    linker = _linker(engine)
+    instantiate = linker(engine).instantiate
     code = (HARNESS % (source, filename, entry, task_json)).encode()
     start = time.monotonic()
     guest = _Guest(limits, start + limits.wall_time_s)
@@ -150,14 +179,10 @@ def run_python(
         store.set_epoch_deadline(max(1, math.ceil(limits.wall_time_s / EPOCH_TICK_S)))
         if fuel:
             store.set_fuel(WARM_UP_FUEL)
-        exports = linker.instantiate(store, module).exports(store)
+        exports = instantiate(store, module).exports(store)
         if fuel:
             store.set_fuel(limits.fuel)
-        at = exports["host_alloc"](store, len(code)) & _MASK32
-        if not at:
-            raise MemoryError
-        exports["memory"].write(store, code, at)
-        exports["turn"](store, at, len(code))
+        turn(store, exports, code)
         if fuel:
             fuel_used = limits.fuel - store.get_fuel()
     except (Trap, WasmtimeError) as trap:
@@ -175,6 +200,18 @@ def run_python(
     if error is None:
         error, result_json, result = _answer(guest)
     return PythonRun(result_json, error, guest.text("stdout"), guest.text("stderr"), ms_since(start), result, fuel_used)
+
+
+def turn(store: Store, exports: Any, code: bytes) -> None:
+    """Run `code` in the instance's `__main__`: written into memory the guest allocates, then its `turn` export.
+
+    Raise MemoryError when the guest has no room for the code, and what the call raises.
+    """
+    at = exports["host_alloc"](store, len(code)) & _MASK32
+    if not at:
+        raise MemoryError
+    exports["memory"].write(store, code, at)
+    exports["turn"](store, at, len(code))
 
 
 def _wasi_config(guest: _Guest, files: RuntimeFiles) -> WasiConfig:
@@ -222,39 +259,55 @@ def _trap_failure(trap: Exception, guest: _Guest) -> Failure:
     return Failure(ErrorKind.TRAP, reason)
 
 
-def _linker(engine: Engine) -> Linker:
+def linker(engine: Engine) -> Linker:
     """Return the engine's linker: WASI preview 1, with `poll_oneoff` bounded by the deadline, and the door."""
     with _linkers_lock:
         if engine not in _linkers:
-            linker = Linker(engine)
-            linker.define_wasi()
-            linker.allow_shadowing = True
+            made = Linker(engine)
+            made.define_wasi()
+            made.allow_shadowing = True
             four = FuncType([_I32] * 4, [_I32])
-            linker.define_func("wasi_snapshot_preview1", "poll_oneoff", four, _poll_oneoff, access_caller=True)
-            linker.define_func("host", "call", four, _host_call, access_caller=True)
-            _linkers[engine] = linker
+            made.define_func("wasi_snapshot_preview1", "poll_oneoff", four, _poll_oneoff, access_caller=True)
+            made.define_func("host", "call", four, _host_call, access_caller=True)
+            _linkers[engine] = made
         return _linkers[engine]
 
 
 def _host_call(caller: Caller, at: int, length: int, answer_at: int, answer_length_at: int) -> int:
-    """host.call(frame, frame length, where to put the answer's address, where to put its length) -> 0 or an error."""
+    """host.call(frame, frame length, where to put the answer's address, where to put its length) -> 0 or an error.
+
+    A frame is "<kind>\n<payload>": "result" or "error" answers the run (once); "call" and "log" are a component's
+    host imports, "call\n<name>\n<payload>" answered "ok\n<json>" or "err\n<json>", "log\n<level>\n<fields>".
+    """
     guest: _Guest | None = getattr(_current, "guest", None)
     if guest is None:
         return NO_HOST
-    at, length = at & _MASK32, length & _MASK32
+    at, length, answer_at, answer_length_at = (value & _MASK32 for value in (at, length, answer_at, answer_length_at))
     memory = caller.get("memory")
     if at + length > memory.data_len(caller):
         return HOST_FAULT
     if guest.answer is not None or guest.answer_refused is not None:
-        return HOST_FAULT  # one answer per run: the first one sent stands
-    if length > guest.limits.result_limit + len(b"result\n"):  # refused before the host copies it
-        guest.answer_refused = f"result refused: larger than {guest.limits.result_limit} bytes ([limits] result_bytes in agent.toml)"
+        return HOST_FAULT  # one answer per run: the first one sent stands, and nothing comes after it
+    kind = bytes(memory.read(caller, at, at + min(length, _LONGEST_KIND + 1))).partition(b"\n")[0]
+    if kind not in _FRAME_BOUNDS:
         return HOST_FAULT
-    kind, _, payload = bytes(memory.read(caller, at, at + length)).partition(b"\n")
-    if kind not in (b"result", b"error"):
+    if length > _FRAME_BOUNDS[kind](guest.limits) + _FRAME_HEAD:  # refused before the host copies it
+        if kind == b"result":
+            guest.answer_refused = f"result refused: larger than {guest.limits.result_limit} bytes ([limits] result_bytes in agent.toml)"
         return HOST_FAULT
-    guest.answer = (kind.decode(), payload)
-    return _reply(caller, b"", answer_at & _MASK32, answer_length_at & _MASK32)
+    payload = bytes(memory.read(caller, at + len(kind) + 1, at + length))
+    if kind in (b"result", b"error"):
+        guest.answer = (kind.decode(), payload)
+        return _reply(caller, b"", answer_at, answer_length_at)
+    try:
+        name, _, text = (part.decode() for part in payload.partition(b"\n"))
+    except UnicodeDecodeError:
+        return HOST_FAULT
+    if kind == b"log":
+        guest.log(name, text)
+        return _reply(caller, b"", answer_at, answer_length_at)
+    ok, answer = guest.host_call(name, text)
+    return _reply(caller, (b"ok\n" if ok else b"err\n") + answer.encode(), answer_at, answer_length_at)
 
 
 def _reply(caller: Caller, answer: bytes, answer_at: int, answer_length_at: int) -> int:
