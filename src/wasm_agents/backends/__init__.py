@@ -18,9 +18,17 @@ POLL_S = 0.1
 
 @dataclass(frozen=True)
 class Local:
-    """Run chains in this process, `concurrency` at once on threads."""
+    """Run chains on this machine, `concurrency` at once: spread over `workers` worker processes (default: one per core,
+    for a batch), or on threads of this process (`workers=0`, and always for a single task)."""
 
     concurrency: int = 1
+    workers: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.concurrency < 1:
+            raise ValueError(f"Local: concurrency must be at least 1, got {self.concurrency}")
+        if self.workers is not None and self.workers < 0:
+            raise ValueError(f"Local: workers must be 0 (this process) or more, got {self.workers}")
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
-"""The local backend: one Runner in this process, `concurrency` chains at once on threads."""
+"""The local backend: chains in worker processes (see workers.py), or in this process on threads, one Runner for all."""
 
+import os
 import queue
 import threading
 from collections.abc import Iterator
@@ -13,17 +14,45 @@ from wasm_agents.errors import ErrorKind, Failure
 from wasm_agents.events import Events
 from wasm_agents.orchestrator import ChainResult, Runner
 
+# A worker process takes ~0.3-0.5 s of CPU to start (interpreter, imports, Runner): below this many tasks, threads
+# of this process finish first.
+MIN_TASKS_FOR_WORKERS = 2
+
 
 def run_local(
     dist: Path, tasks: list[Any], indexes: list[int], options: Local, *, events: Events, trust: TrustPolicy | None,
     stop: threading.Event,
 ) -> Iterator[dict[str, Any]]:
     """Verify `dist` once, then run the tasks at `indexes`; yield each one's line as it finishes, until `stop` is set."""
+    if count := worker_count(options, len(indexes)):
+        from wasm_agents.backends.workers import run_in_workers
+
+        return run_in_workers(dist, tasks, indexes, options.concurrency, count, events=events, trust=trust, stop=stop)
+    return _run_here(dist, tasks, indexes, options.concurrency, events=events, trust=trust, stop=stop)
+
+
+def worker_count(options: Local, tasks: int) -> int:
+    """How many worker processes run `tasks` chains: none for a single task, else as asked, else one per core (none for a
+    batch too small to pay for starting them); never more than run at once."""
+    if tasks == 1:
+        return 0
+    if options.workers is not None:
+        return min(options.workers, options.concurrency, tasks)
+    if tasks < MIN_TASKS_FOR_WORKERS:
+        return 0
+    return min(os.cpu_count() or 1, options.concurrency)
+
+
+def _run_here(
+    dist: Path, tasks: list[Any], indexes: list[int], concurrency: int, *, events: Events, trust: TrustPolicy | None,
+    stop: threading.Event,
+) -> Iterator[dict[str, Any]]:
+    """Run the tasks on `concurrency` threads of this process, with one Runner."""
     # With one task, sandboxes made ahead of demand would only compete with its chain for the CPU (a first
     # two-agent chain in a new process: ~10 ms without them, ~17 ms with two per agent).
     warm = 0 if len(indexes) == 1 else 2
     with Runner(dist, events, warm=warm, trust=trust) as runner:
-        pool = ThreadPoolExecutor(max_workers=options.concurrency, thread_name_prefix="wasm-agents-chain")
+        pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="wasm-agents-chain")
         finished: queue.SimpleQueue[Future[ChainResult]] = queue.SimpleQueue()
         running: dict[Future[ChainResult], int] = {}
         try:

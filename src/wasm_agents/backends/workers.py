@@ -1,0 +1,280 @@
+"""Worker processes of the local backend: each holds a Runner of its own (engine, compiled components, warm pool) and
+runs the chains its parent sends it, so that chains run side by side instead of sharing one GIL.
+
+A worker is a fresh interpreter (`python -m wasm_agents.backends.workers FD`), never a fork: a forked child would
+inherit the locks of the parent's threads, and wasmtime engines without their epoch ticker (no wall-time limit).
+It gets the VerifiedDist its parent made, over a private socket, so it never reads a dist nobody verified; the
+parent has compiled the components into this host's cache first, so a worker only deserializes them. What a worker
+sends back is bytes and JSON, never a pickle: a parent does not unpickle what a process running guests sends it.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from multiprocessing import Pipe
+from multiprocessing.connection import Connection, wait
+from pathlib import Path
+from typing import Any, NoReturn
+
+from wasm_agents.artifacts import TrustPolicy, VerifiedDist, verify_dist
+from wasm_agents.backends import POLL_S, output_line
+from wasm_agents.errors import ErrorKind, Failure, VerificationError, WasmAgentsError
+from wasm_agents.events import Events
+from wasm_agents.orchestrator import Runner
+from wasm_agents.sandbox import LOG_LEVELS
+from wasm_agents.sandbox.compile_cache import compiled_path
+from wasm_agents.sandbox.guests import STOP_ADVANCE_S, STOP_WAIT_S, stop_process_guests
+from wasm_agents.sandbox.scratch import remove_process_scratch
+
+WARM = 2  # sandboxes per agent a worker makes ahead of demand
+QUEUED_PER_CHAIN = 2  # tasks a worker holds per chain it runs at once: the next one is there when a chain ends
+# How long a worker may take to leave once told to: its guests stopped (see Guests.stop), its scratch folders removed.
+LEAVE_S = STOP_ADVANCE_S + STOP_WAIT_S + 0.5
+
+# Messages from a worker: the first byte says what the rest is.
+READY, EVENT, LINE, REFUSED = b"R", b"E", b"L", b"!"
+
+
+def run_in_workers(
+    dist: Path, tasks: list[Any], indexes: list[int], concurrency: int, count: int, *, events: Events,
+    trust: TrustPolicy | None, stop: threading.Event,
+) -> Iterator[dict[str, Any]]:
+    """Verify `dist`, then run the tasks at `indexes` in `count` worker processes, `concurrency` chains at once in all;
+    yield each one's line as it finishes, until `stop` is set (then the lines already sent, within POLL_S)."""
+    shares = [concurrency // count + (number < concurrency % count) for number in range(count)]
+    workers = [_Worker(share) for share in shares]  # their interpreters start while the dist is verified here
+    try:
+        verified = verify_dist(dist, trust, members=False)
+        _compile(verified, events)
+        if stop.is_set():  # while the dist was verified and compiled
+            return
+        level = next((level for level in LOG_LEVELS if events.enabled(level)), None)
+        yield from _Schedule(tasks, events, (verified, level), workers).run(indexes, stop)
+    finally:
+        _leave(workers)
+
+
+class _Worker:
+    """One worker process, the connection to it, and the tasks it holds (sent, their lines not back yet)."""
+
+    def __init__(self, share: int) -> None:
+        self.share = share
+        self.connection, theirs = Pipe()
+        # Its own session: Ctrl-C at a terminal reaches the parent only, which stops its workers itself.
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", __name__, str(theirs.fileno())], pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL,
+            stdout=2, start_new_session=True,  # what a library prints on stdout goes to stderr, as in `run`
+        )
+        theirs.close()
+        self.held: dict[int, None] = {}  # task indexes, in the order sent
+        self.ready = False
+
+    def send(self, message: Any) -> None:
+        """Send the setup, a task or the word to leave; a worker that died meanwhile is noticed when read."""
+        try:
+            self.connection.send(message)
+        except OSError:
+            pass
+
+
+class _Schedule:
+    """Keeps every worker fed, replays their events here, hands lines over as they come, replaces a worker that dies."""
+
+    def __init__(self, tasks: list[Any], events: Events, setup: tuple[VerifiedDist, str | None], workers: list[_Worker]) -> None:
+        self.tasks = tasks
+        self.events = events
+        self.setup = setup
+        self.workers = workers
+        for worker in workers:
+            worker.send((*setup, worker.share))
+
+    def run(self, indexes: list[int], stop: threading.Event) -> Iterator[dict[str, Any]]:
+        """Yield one line for each task of `indexes`, as soon as it is back, until `stop` is set."""
+        queue = deque(indexes)
+        left = len(indexes)
+        while left:
+            stopping = stop.is_set()
+            if not stopping:
+                self._feed(queue)
+            lines: list[dict[str, Any]] = []
+            # Never an unbounded wait: this thread must wake to see `stop` (see POLL_S). Once stopping, only what is here.
+            for connection in wait([worker.connection for worker in self.workers], timeout=0 if stopping else POLL_S):
+                worker = next(worker for worker in self.workers if worker.connection is connection)
+                while self._read(worker, lines) and connection.poll():
+                    pass
+            left -= len(lines)
+            yield from lines
+            if stopping:
+                return
+
+    def _feed(self, queue: deque[int]) -> None:
+        """Send tasks until every worker holds its share of them, the emptiest first."""
+        while queue:
+            worker = min(self.workers, key=lambda worker: len(worker.held) / worker.share)
+            if len(worker.held) >= QUEUED_PER_CHAIN * worker.share:
+                return
+            index = queue.popleft()
+            worker.held[index] = None
+            worker.send((index, self.tasks[index]))
+
+    def _read(self, worker: _Worker, lines: list[dict[str, Any]]) -> bool:
+        """Take one message of `worker`; False when it has died, its tasks failed and a new worker in its place."""
+        try:
+            message = worker.connection.recv_bytes()
+        except (EOFError, OSError):
+            lines.extend(self._lost(worker))
+            return False
+        kind, body = message[:1], message[1:]
+        if kind == EVENT:
+            _replay(self.events, body)
+        elif kind == LINE:
+            answer = json.loads(body)
+            del worker.held[answer["index"]]
+            lines.append(output_line(answer["index"], self.tasks[answer["index"]], answer["result"]))
+        elif kind == READY:
+            worker.ready = True
+        else:  # REFUSED: what the parent verified could not be loaded there
+            refusal = json.loads(body)
+            raise VerificationError(refusal["problems"]) if "problems" in refusal else WasmAgentsError(refusal["error"])
+        return True
+
+    def _lost(self, worker: _Worker) -> list[dict[str, Any]]:
+        """A worker died: fail the tasks it held (they may have run partly: never twice) and start another in its place."""
+        worker.connection.close()
+        code = _ended(worker.process, time.monotonic() + LEAVE_S)
+        if not worker.ready:
+            raise WasmAgentsError(f"a worker process ended with exit code {code} before it could run chains (see its error above)")
+        lines = []
+        for index in worker.held:
+            message = f"worker process {worker.process.pid} ended with exit code {code} while running task {index}"
+            self.events.emit("worker.task.lost", "warning", index=index, worker_pid=worker.process.pid, message=message)
+            lines.append(output_line(index, self.tasks[index], {"ok": False, "error": Failure(ErrorKind.WORKER_LOST, message).to_json()}))
+        successor = _Worker(worker.share)
+        successor.send((*self.setup, successor.share))
+        self.workers[self.workers.index(worker)] = successor
+        return lines
+
+
+def _compile(verified: VerifiedDist, events: Events) -> None:
+    """Compile what this host's cache lacks, here and once, as the in-process Runner does (with its events): workers
+    started together would all compile the same components."""
+    components = ((verified.component(name)[1].sha256, spec.limits.fuel is not None) for name, spec in verified.project.agents.items())
+    if not all(compiled_path(sha256, fuel).is_file() for sha256, fuel in components):
+        Runner(verified, events, warm=0).close()
+
+
+def _replay(events: Events, data: bytes) -> None:
+    """Emit an event a worker wrote as this process's own: filtered, shown and recorded here as if it happened here."""
+    record = json.loads(data)
+    name, level = record.pop("event.name"), record.pop("severity_text").lower()
+    del record["severity_number"]
+    events.emit(name, level, **record)  # its "timestamp" replaces this process's: the event keeps the time it happened
+
+
+def _leave(workers: list[_Worker]) -> None:
+    """Tell every worker to leave (they stop their guests and remove their scratch folders), then wait; kill a late one."""
+    for worker in workers:
+        worker.send(None)
+    until = time.monotonic() + LEAVE_S
+    for worker in workers:
+        _ended(worker.process, until)
+        worker.connection.close()
+
+
+def _ended(process: "subprocess.Popen[bytes]", until: float) -> int:
+    """Wait for a worker to end until the time.monotonic() `until`, kill it after that; return its exit code."""
+    try:
+        return process.wait(max(0.0, until - time.monotonic()))
+    except subprocess.TimeoutExpired:
+        process.kill()
+        return process.wait()
+
+
+# --- in the worker -----------------------------------------------------------------------------------------------
+
+
+class _Channel:
+    """A worker's side of its connection: whole messages, from any of its threads; as a stream, one event per write."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+        self._lock = threading.Lock()
+
+    def send(self, kind: bytes, body: bytes = b"") -> None:
+        """Send one message of `kind`."""
+        with self._lock:
+            self._connection.send_bytes(kind + body)
+
+    def write(self, line: str) -> None:
+        """Send one event line (what Events writes)."""
+        self.send(EVENT, line.encode())
+
+    def flush(self) -> None:
+        """Nothing to flush: each write is a message."""
+
+
+class _Relay(Events):
+    """A worker's events, for its parent: those at `level` and above, and every agent.start, from which a console
+    knows how deep each agent is in its chain (see ConsoleEvents)."""
+
+    def __init__(self, channel: _Channel, level: str) -> None:
+        super().__init__(channel, level)
+        self._starts = Events(channel, "debug")
+
+    def emit(self, name: str, level: str = "info", **fields: Any) -> None:
+        """Send the event `name` when its level is shown or it starts an agent."""
+        (self._starts if name == "agent.start" else super()).emit(name, level, **fields)
+
+
+def serve(fd: int) -> NoReturn:
+    """A worker's life: take the verified dist, then run each task sent until told to leave or the parent is gone."""
+    connection = Connection(fd)
+    try:
+        _work(connection, _Channel(connection))
+    except (EOFError, OSError):
+        pass  # the parent is gone: nobody waits for these chains
+    stop_process_guests()
+    remove_process_scratch()
+    os._exit(0)  # without interpreter teardown, as the command line leaves (see cli._exit)
+
+
+def _work(connection: Connection, channel: "_Channel") -> None:
+    verified, level, share = connection.recv()
+    try:
+        runner = Runner(verified, _Relay(channel, level) if level else Events(None), warm=WARM)
+    except VerificationError as error:  # a component changed after the parent verified it
+        channel.send(REFUSED, json.dumps({"problems": error.problems}).encode())
+        return
+    except Exception as error:  # noqa: BLE001 - the parent reports it, as one line
+        text = str(error) if isinstance(error, WasmAgentsError) else f"a worker process could not load the dist: {type(error).__name__}: {error}"
+        channel.send(REFUSED, json.dumps({"error": text}).encode())
+        return
+    channel.send(READY)
+    chains = ThreadPoolExecutor(share, thread_name_prefix="wasm-agents-chain")
+    try:
+        while (task := connection.recv()) is not None:
+            chains.submit(_chain, runner, channel, *task)
+    finally:  # told to leave, or the parent is gone: what has not started never starts, and nobody waits for the rest
+        chains.shutdown(wait=False, cancel_futures=True)
+
+
+def _chain(runner: Runner, channel: _Channel, index: int, task: Any) -> None:
+    """Run one chain and send its line; a host bug fails this task only, as in the parent's own threads."""
+    try:
+        result = runner.run(task).to_json()
+    except Exception as error:  # noqa: BLE001 - a host bug fails its own task, not the batch
+        result = {"ok": False, "error": Failure(ErrorKind.HOST_ERROR, f"{type(error).__name__}: {error}").to_json()}
+    try:
+        channel.send(LINE, json.dumps({"index": index, "result": result}).encode())
+    except OSError:
+        pass  # the parent is gone
+
+
+if __name__ == "__main__":
+    serve(int(sys.argv[1]))
