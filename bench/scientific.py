@@ -111,7 +111,7 @@ def _memory_per_instance(files, count: int) -> float:
         store = Store(engine)
         guest = _Guest(ROOMY, time.monotonic() + ROOMY.wall_time_s)
         _current.guest = guest
-        store.set_wasi(_wasi_config(guest, files))
+        store.set_wasi(_wasi_config(guest, files, ()))
         store.set_epoch_deadline(10**9)
         exports = linker(engine).instantiate(store, module).exports(store)
         at = exports["host_alloc"](store, len(code))

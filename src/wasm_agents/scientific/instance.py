@@ -1,11 +1,12 @@
-"""Python code run once in a fresh instance of the scientific runtime, under an agent's limits.
+"""Python code run in a fresh instance of the scientific runtime, under an agent's limits.
 
 The runtime is a WASI preview 1 reactor: the host writes source into its memory (`host_alloc`) and
 calls `turn`, which runs it in `__main__`; the guest's `_host.call(frame)` reaches the host through
-its one import, `host.call`. Each invocation gets its own Store and instance, WASI with no arguments,
-no environment, no network and no folder but the runtime's standard library zip (read-only), its
-memory capped by the Store's limits, its time by an epoch deadline and a `poll_oneoff` of the host's
-own that never waits past that deadline, so `time.sleep` cannot hold it.
+its one import, `host.call`. Each invocation gets its own Store and instance (`Instance.start`), WASI
+with no arguments, no environment, no network and no folders but the runtime's standard library zip
+and the ones it is given, all read-only, its memory capped by the Store's limits, its time by an epoch
+deadline and a `poll_oneoff` of the host's own that never waits past that deadline, so `time.sleep`
+cannot hold it. An instance may start from a memory image (scientific.image) instead of the bare runtime.
 """
 
 import errno
@@ -13,11 +14,12 @@ import math
 import struct
 import threading
 import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 import json
-from collections.abc import Callable, Iterator
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from wasmtime import Caller, Engine, ExitTrap, FuncType, Linker, Store, Trap, TrapCode, ValType, WasiConfig, WasmtimeError
 
@@ -29,6 +31,9 @@ from wasm_agents.sandbox.engine import EPOCH_TICK_S, engines
 from wasm_agents.sandbox.invocation import MAX_ERROR_REPORT_BYTES, ms_since, refused_result, reported_failure
 from wasm_agents.scientific.module import load_module
 from wasm_agents.scientific.wheel import STDLIB_MOUNT, RuntimeFiles, runtime_files
+
+if TYPE_CHECKING:
+    from wasm_agents.scientific.image import Image
 
 # The guest's half: runs the agent's source as a module and sends its entry's JSON result (or its
 # exception) back in one frame. Arguments arrive as string literals, so nothing the agent sends is parsed as code.
@@ -50,7 +55,7 @@ def _wasm_agents_run(source, filename, entry, task_json):
 _wasm_agents_run(%r, %r, %r, %r)
 """
 
-WARM_UP_FUEL = 2**62  # instantiation may be charged for filling memory; the agent's budget starts after it
+WARM_UP_FUEL = 2**62  # instantiating and restoring may be charged for; the agent's budget starts after them
 NO_HOST, HOST_FAULT = -1, -2  # what host.call returns besides 0, as the guest's _host reads it
 # The most a frame of each kind may carry, by the guest's limits: the host calls and logs are checked again where they land.
 _FRAME_BOUNDS: dict[bytes, Callable[[Limits], int]] = {
@@ -144,6 +149,53 @@ _linkers: dict[Engine, Linker] = {}
 _linkers_lock = threading.Lock()
 
 
+@dataclass
+class Instance:
+    """A fresh instance of the runtime in its own Store, and the host side that serves it."""
+
+    store: Store
+    exports: Any
+    guest: _Guest
+
+    @classmethod
+    def start(cls, guest: _Guest, files: RuntimeFiles, *, mounts: Sequence[tuple[str, Path]] = (), image: "Image | None" = None) -> "Instance":
+        """Instantiate the runtime in a fresh Store under the guest's limits, with `mounts` (guest path, host folder)
+        read-only after the stdlib, and restore `image` into it before any guest code runs.
+
+        Raise what instantiating raises (Trap, WasmtimeError, MemoryError); fuel, under a budget, is the whole budget after.
+        """
+        limits = guest.limits
+        fuel = limits.fuel is not None
+        engine = engines().engine(fuel)
+        store = Store(engine)
+        try:
+            store.set_wasi(_wasi_config(guest, files, mounts))
+            guest.origin_ns = time.perf_counter_ns()
+            store.set_limits(memory_size=limits.memory_mb * MIB)
+            store.set_epoch_deadline(max(1, math.ceil(limits.wall_time_s / EPOCH_TICK_S)))
+            if fuel:
+                store.set_fuel(WARM_UP_FUEL)
+            exports = linker(engine).instantiate(store, load_module(engine, files, fuel)).exports(store)
+            if image is not None:
+                with serving(guest):
+                    image.restore(store, exports, (STDLIB_MOUNT, *(guest_path for guest_path, _ in mounts)))
+            if fuel:
+                store.set_fuel(limits.fuel)
+        except BaseException:
+            store.close()
+            raise
+        return cls(store, exports, guest)
+
+    def run(self, code: bytes) -> int:
+        """Run `code` in the instance's `__main__`, served from this thread; return `turn`'s status (0: no exception)."""
+        with serving(self.guest):
+            return turn(self.store, self.exports, code)
+
+    def close(self) -> None:
+        """Drop the Store, and the instance with it."""
+        self.store.close()
+
+
 def run_python(
     source: str,
     task_json: str,
@@ -152,46 +204,38 @@ def run_python(
     entry: str = "main",
     filename: str = "main.py",
     files: RuntimeFiles | None = None,
+    mounts: Sequence[tuple[str, Path]] = (),
+    image: "Image | None" = None,
     compiling: Compiling = nullcontext,
 ) -> PythonRun:
     """Run `source` as module `filename` in a fresh instance and return what `entry(task)` returned, as JSON.
 
-    Never raises for guest misbehaviour: every way the code can fail becomes the run's error. The first run on a
-    host downloads, verifies and compiles the runtime (minutes); `compiling()` wraps the compile.
+    The instance has `mounts` (guest path, host folder) read-only and starts from `image` when given. Never raises
+    for guest misbehaviour: every way the code can fail becomes the run's error. The first run on a host downloads,
+    verifies and compiles the runtime (minutes); `compiling()` wraps the compile.
     """
     limits = limits or Limits()
     files = files or runtime_files()
     fuel = limits.fuel is not None
-    engine = engines().engine(fuel)
-    module = load_module(engine, files, fuel, compiling=compiling)
-    instantiate = linker(engine).instantiate
+    load_module(engines().engine(fuel), files, fuel, compiling=compiling)  # before the clock starts
     code = (HARNESS % (source, filename, entry, task_json)).encode()
     start = time.monotonic()
     guest = _Guest(limits, start + limits.wall_time_s)
-    store = Store(engine)
+    instance = None
     fuel_used = None
     error = None
-    _current.guest = guest
     try:
-        store.set_wasi(_wasi_config(guest, files))
-        guest.origin_ns = time.perf_counter_ns()
-        store.set_limits(memory_size=limits.memory_mb * MIB)
-        store.set_epoch_deadline(max(1, math.ceil(limits.wall_time_s / EPOCH_TICK_S)))
+        instance = Instance.start(guest, files, mounts=mounts, image=image)
+        instance.run(code)
         if fuel:
-            store.set_fuel(WARM_UP_FUEL)
-        exports = instantiate(store, module).exports(store)
-        if fuel:
-            store.set_fuel(limits.fuel)
-        turn(store, exports, code)
-        if fuel:
-            fuel_used = limits.fuel - store.get_fuel()
+            fuel_used = limits.fuel - instance.store.get_fuel()
     except (Trap, WasmtimeError) as trap:
         error = _trap_failure(trap, guest)
-    except MemoryError:
-        error = Failure(ErrorKind.MEMORY, f"memory limit of {limits.memory_mb} MiB reached (no room for the code)")
+    except MemoryError as short:
+        error = Failure(ErrorKind.MEMORY, f"memory limit of {limits.memory_mb} MiB reached ({short or 'no room for the code'})")
     finally:
-        _current.guest = None
-        store.close()
+        if instance is not None:
+            instance.close()
     if guest.output_exceeded:  # whatever else happened, this is why
         error = Failure(ErrorKind.OUTPUT, f"output limit of {limits.output_bytes} bytes exceeded")
     elif guest.timed_out:
@@ -202,24 +246,27 @@ def run_python(
     return PythonRun(result_json, error, guest.text("stdout"), guest.text("stderr"), ms_since(start), result, fuel_used)
 
 
-def turn(store: Store, exports: Any, code: bytes) -> None:
+def turn(store: Store, exports: Any, code: bytes) -> int:
     """Run `code` in the instance's `__main__`: written into memory the guest allocates, then its `turn` export.
 
+    Return the export's status: 0, 1 when the code raised (its traceback went to stderr), or SystemExit's code.
     Raise MemoryError when the guest has no room for the code, and what the call raises.
     """
     at = exports["host_alloc"](store, len(code)) & _MASK32
     if not at:
         raise MemoryError
     exports["memory"].write(store, code, at)
-    exports["turn"](store, at, len(code))
+    return exports["turn"](store, at, len(code))
 
 
-def _wasi_config(guest: _Guest, files: RuntimeFiles) -> WasiConfig:
-    """Deny by default: no arguments, no environment, no network, no folder but the stdlib zip's, read-only."""
+def _wasi_config(guest: _Guest, files: RuntimeFiles, mounts: Sequence[tuple[str, Path]]) -> WasiConfig:
+    """Deny by default: no arguments, no environment, no network, no folders but the stdlib zip's and `mounts`, read-only."""
     wasi = WasiConfig()
     wasi.stdout_custom = lambda data: guest.write("stdout", bytes(data))
     wasi.stderr_custom = lambda data: guest.write("stderr", bytes(data))
     wasi.preopen_dir(str(files.stdlib), STDLIB_MOUNT, fs_mutable=False)
+    for guest_path, host_folder in mounts:
+        wasi.preopen_dir(str(host_folder), guest_path, fs_mutable=False)
     return wasi
 
 
