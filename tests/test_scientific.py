@@ -196,3 +196,126 @@ def main(task):
     tags = run("import packaging.tags\ndef main(task):\n    return [str(t) for t in packaging.tags.sys_tags()]\n", "null").result
     assert tags[0] == "cp315-cp315-wasi_0_0_0_wasm32"
     assert {str(tag) for tag in scientific_target().tags} <= set(tags)
+
+
+AGENT_MODULE = "import numpy as np\nSCALE = 3\nTABLE = np.arange(4)\n"
+PRELOAD = "import sys\nsys.path.insert(0, '/agent')\nimport numpy, pandas, random, helper\n"
+LOOK = """\
+import random, sys
+import numpy as np
+def main(task):
+    return {
+        "imported": [name in sys.modules for name in ("numpy", "pandas", "helper")],
+        "scale": sys.modules["helper"].SCALE * int(sys.modules["helper"].TABLE.sum()),
+        "solve": np.linalg.solve(np.array([[2.0, 1.0], [1.0, 3.0]]), np.array([3.0, 5.0])).tolist(),
+        "random": random.random(),
+        "numpy_random": float(np.random.rand()),
+        "hash": hash("abc"),
+    }
+"""
+
+
+@pytest.fixture(scope="module")
+def agent(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[tuple[str, Path]]]:
+    """A memory image taken after importing numpy, pandas and a module from an agent's folder mounted at /agent."""
+    from wasm_agents.scientific.image import capture
+
+    folder = tmp_path_factory.mktemp("agent")
+    (folder / "helper.py").write_text(AGENT_MODULE)
+    mounts = [("/agent", folder)]
+    captured = capture(folder.parent / "agent.img", PRELOAD, mounts=mounts)
+    assert captured.image_bytes < captured.pages * 65536
+    return captured.path, mounts
+
+
+def test_a_restored_instance_starts_with_the_preloads_imports(run, agent) -> None:
+    from wasm_agents.scientific.image import open_image
+
+    path, mounts = agent
+    done = run(LOOK, "null", ROOMY, mounts=mounts, image=open_image(path))
+    assert done.ok, done.error
+    assert done.result["imported"] == [True, True, True]
+    assert done.result["scale"] == 18
+    assert done.result["solve"] == pytest.approx([0.8, 1.4], abs=1e-12)
+    again = "import sys\ndef main(task):\n    return 'numpy' in sys.modules\n"
+    assert run(again, "null", ROOMY).result is False  # an instance without the image pays its own imports
+
+
+def test_restored_instances_draw_different_random_numbers(run, agent) -> None:
+    from wasm_agents.scientific.image import open_image
+
+    path, mounts = agent
+    first, second = (run(LOOK, "null", ROOMY, mounts=mounts, image=open_image(path)).result for _ in range(2))
+    assert first["random"] != second["random"]
+    assert first["numpy_random"] != second["numpy_random"]
+    assert first["hash"] == second["hash"]  # the hash secret was frozen by the runtime's own snapshot: no instance changes it
+
+
+def test_an_image_restored_by_copying_runs_alike(run, agent, monkeypatch: pytest.MonkeyPatch) -> None:
+    from wasm_agents.scientific import image
+
+    path, mounts = agent
+    monkeypatch.setattr(image, "_MAPS", False)  # as on a host without POSIX mmap
+    done = run(LOOK, "null", ROOMY, mounts=mounts, image=image._checked(path.resolve(), image.PINNED[image.MODULE]))
+    assert done.ok, done.error
+    assert done.result["imported"] == [True, True, True] and done.result["scale"] == 18
+
+
+def test_a_restored_instance_keeps_its_limits(run, agent) -> None:
+    from wasm_agents.scientific.image import open_image
+
+    path, mounts = agent
+    image = open_image(path)
+    small = run(LOOK, "null", Limits(memory_mb=48), mounts=mounts, image=image).error
+    assert small.type == ErrorKind.MEMORY and "the memory image needs" in small.message
+    spin = run("def main(task):\n    while True:\n        pass\n", "null", Limits(fuel=50_000_000), mounts=mounts, image=image)
+    assert spin.error.type == ErrorKind.FUEL
+    left = "import builtins\ndef main(task):\n    builtins.left = 1\n    return None\n"
+    assert run(left, "null", ROOMY, mounts=mounts, image=image).ok
+    look = "import builtins\ndef main(task):\n    return hasattr(builtins, 'left')\n"
+    assert run(look, "null", ROOMY, mounts=mounts, image=image).result is False
+
+
+def test_an_image_needs_the_mounts_it_was_taken_with(run, agent, tmp_path: Path) -> None:
+    from wasm_agents.errors import WasmAgentsError
+    from wasm_agents.scientific.image import open_image
+
+    path, mounts = agent
+    for other in ([], [("/other", mounts[0][1])], [*mounts, ("/more", tmp_path)]):
+        with pytest.raises(WasmAgentsError, match="was taken with mounts /usr/local/lib, /agent; this instance has"):
+            run(LOOK, "null", ROOMY, mounts=other, image=open_image(path))
+
+
+def test_a_corrupt_or_foreign_image_is_refused(agent, tmp_path: Path) -> None:
+    from wasm_agents.scientific import image
+
+    path, _ = agent
+    data = path.read_bytes()
+    cases = {
+        "garbage": (b"not an image at all", "not a memory image of the scientific runtime"),
+        "empty": (b"", "not a memory image of the scientific runtime"),
+        "truncated": (data[: len(data) - 65536], "truncated"),
+        "too_long": (data + b"\0", "too long"),
+        "flipped": (data[:-1] + bytes([data[-1] ^ 1]), "corrupt: its content does not hash"),
+        "other_module": (data[:24] + bytes(32) + data[56:], f"taken from module {'0' * 64}, this runtime's is {image.PINNED[image.MODULE]}"),
+        "other_version": (data[:8] + (9).to_bytes(4, "little") + data[12:], "format version 9, this wasm-agents reads 1"),
+    }
+    for name, (content, message) in cases.items():
+        bad = tmp_path / f"{name}.img"
+        bad.write_bytes(content)
+        with pytest.raises(VerificationError, match=f"memory image {bad}: {message}"):
+            image.open_image(bad)
+    with pytest.raises(VerificationError, match="taken from module"):
+        image.open_image(path, "ab" * 32)
+
+
+def test_a_preload_that_fails_or_leaves_files_open_is_refused(agent, tmp_path: Path) -> None:
+    from wasm_agents.errors import WasmAgentsError
+    from wasm_agents.scientific.image import capture
+
+    _, mounts = agent
+    with pytest.raises(WasmAgentsError, match="preloading the memory image .* failed: ModuleNotFoundError: No module named 'absent'"):
+        capture(tmp_path / "failed.img", "import absent\n", mounts=mounts)
+    with pytest.raises(WasmAgentsError, match=r"left files open \(fds \[5\]\): close them"):
+        capture(tmp_path / "open.img", "kept = open('/agent/helper.py')\n", mounts=mounts)
+    assert not list(tmp_path.iterdir())

@@ -47,6 +47,7 @@ import os
 import struct
 import threading
 import time
+import weakref
 from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -137,6 +138,7 @@ class Image:
         self.runs = runs  # (first page, pages)
         self.data_at = data_at
         self._fd = fd  # open as long as the Image: what is mapped is this file, whatever later replaces it at `path`
+        weakref.finalize(self, os.close, fd)
         self._view = None if _MAPS else mmap.mmap(fd, 0, access=mmap.ACCESS_COPY)  # copied from, never written
 
     def restore(self, store: Store, exports: Any, mounts: Sequence[str]) -> None:
@@ -189,7 +191,7 @@ class Image:
             at += count * PAGE
 
 
-_opened: dict[Path, tuple[tuple[int, int, int, int], Image]] = {}
+_opened: dict[tuple[Path, str], tuple[tuple[int, int, int, int], Image]] = {}
 _opened_lock = threading.Lock()
 
 
@@ -200,13 +202,12 @@ def open_image(path: Path, module_sha256: str = PINNED[MODULE]) -> Image:
     """
     path = Path(path).resolve()
     stat = path.stat()
-    key = (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
+    version = (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
     with _opened_lock:
-        if path in _opened and _opened[path][0] == key:
-            return _opened[path][1]
-        image = _checked(path, module_sha256)
-        _opened[path] = (key, image)
-        return image
+        known = _opened.get((path, module_sha256))
+        if known is None or known[0] != version:
+            known = _opened[path, module_sha256] = (version, _checked(path, module_sha256))
+        return known[1]
 
 
 def restore(image: Path | Image, store: Store, exports: Any, mounts: Sequence[str]) -> None:
