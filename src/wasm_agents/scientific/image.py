@@ -76,7 +76,7 @@ _RUN = struct.Struct("<II")  # first page, pages
 _ZERO_PAGE = bytes(PAGE)
 _FDS_PROBED = 64  # fds past the mounts looked at for ones the preload left open: WASI hands out the lowest free ones
 
-# Run after the preload, in the same instance: report fds it left open, then freeze what it made.
+# Run after the preload, in the same instance: report fds it left open, warm numpy up, then freeze what there is.
 _FINISH = """\
 def _wasm_agents_finish(first_free, probed):
     import _host, gc, json, os, sys
@@ -89,6 +89,9 @@ def _wasm_agents_finish(first_free, probed):
         except OSError:
             continue
         left.append(fd)
+    if "numpy" in sys.modules:  # OpenBLAS sets up its buffers on the first call (~14 ms): once here, not in each instance
+        numpy = sys.modules["numpy"]
+        numpy.linalg.solve(numpy.eye(2), numpy.ones(2))
     gc.collect()
     gc.freeze()
     _host.call(b"result\\n" + json.dumps(left).encode())
