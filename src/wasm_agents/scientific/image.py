@@ -286,6 +286,9 @@ def capture(
     Restore it into instances with the same mounts, in the same order. Raise WasmAgentsError when the preload
     fails (with the end of its stderr) or leaves files open.
     """
+    for guest_path, _ in mounts:
+        if not guest_path.startswith("/") or "\n" in guest_path:
+            raise WasmAgentsError(f"memory image {path}: mount {guest_path!r} is not an absolute guest path on one line")
     files = files or runtime_files()
     load_module(engines().engine(limits.fuel is not None), files, limits.fuel is not None, compiling=compiling)
     started = time.monotonic()
