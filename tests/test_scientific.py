@@ -319,3 +319,16 @@ def test_a_preload_that_fails_or_leaves_files_open_is_refused(agent, tmp_path: P
     with pytest.raises(WasmAgentsError, match=r"left files open \(fds \[5\]\): close them"):
         capture(tmp_path / "open.img", "kept = open('/agent/helper.py')\n", mounts=mounts)
     assert not list(tmp_path.iterdir())
+
+
+def test_a_restored_instances_writes_stay_its_own(run, agent) -> None:
+    from wasm_agents.scientific import image
+
+    path, mounts = agent
+    before = hashlib.sha256(path.read_bytes()).hexdigest()
+    wreck = "import sys\ndef main(task):\n    sys.modules['numpy'].__dict__.clear()\n    sys.modules['helper'].SCALE = 0\n    return None\n"
+    assert run(wreck, "null", ROOMY, mounts=mounts, image=image.open_image(path)).ok
+    done = run(LOOK, "null", ROOMY, mounts=mounts, image=image.open_image(path))
+    assert done.ok, done.error
+    assert done.result["scale"] == 18
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == before
