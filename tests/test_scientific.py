@@ -311,11 +311,16 @@ def test_a_corrupt_or_foreign_image_is_refused(agent, tmp_path: Path) -> None:
 
 def test_a_preload_that_fails_or_leaves_files_open_is_refused(agent, tmp_path: Path) -> None:
     from wasm_agents.errors import WasmAgentsError
-    from wasm_agents.scientific.image import capture
+    from wasm_agents.scientific.image import PreloadError, capture
 
     _, mounts = agent
-    with pytest.raises(WasmAgentsError, match="preloading the memory image .* failed: ModuleNotFoundError: No module named 'absent'"):
-        capture(tmp_path / "failed.img", "import absent\n", mounts=mounts)
+    with pytest.raises(PreloadError, match="preloading the memory image .* failed: ModuleNotFoundError: No module named 'absent'") as failed:
+        capture(tmp_path / "failed.img", PRELOAD + "import absent\n", mounts=mounts)
+    assert failed.value.stderr.startswith("Traceback") and failed.value.report is None
+    sent = "import _host\n_host.call(b'error\\n{\"type\": \"ImportError\"}')\n"
+    with pytest.raises(PreloadError, match='failed: {"type": "ImportError"}') as reported:
+        capture(tmp_path / "reported.img", sent, mounts=mounts)
+    assert reported.value.report == '{"type": "ImportError"}'
     with pytest.raises(WasmAgentsError, match=r"left files open \(fds \[5\]\): close them"):
         capture(tmp_path / "open.img", "kept = open('/agent/helper.py')\n", mounts=mounts)
     assert not list(tmp_path.iterdir())
@@ -332,3 +337,22 @@ def test_a_restored_instances_writes_stay_its_own(run, agent) -> None:
     assert done.ok, done.error
     assert done.result["scale"] == 18
     assert hashlib.sha256(path.read_bytes()).hexdigest() == before
+
+
+def test_an_image_taken_with_a_scratch_folder_writes_to_the_instances_own(tmp_path: Path) -> None:
+    import time
+
+    from wasm_agents.scientific import Instance, capture, open_image
+    from wasm_agents.scientific.instance import _Guest
+    from wasm_agents.scientific.wheel import runtime_files
+
+    (tmp_path / "taken").mkdir()
+    captured = capture(tmp_path / "scratch.img", "import os\nos.listdir('/scratch')\n", scratch=("/scratch", tmp_path / "taken"))
+    (tmp_path / "own").mkdir()
+    instance = Instance.start(_Guest(ROOMY, time.monotonic() + 60), runtime_files(), scratch=("/scratch", tmp_path / "own"), image=open_image(captured.path))
+    try:
+        assert instance.run(b"open('/scratch/out.txt', 'w').write('mine')\n") == 0, instance.guest.text("stderr")
+    finally:
+        instance.close()
+    assert (tmp_path / "own" / "out.txt").read_text() == "mine"
+    assert not list((tmp_path / "taken").iterdir())

@@ -61,9 +61,9 @@ from wasm_agents.paths import write_atomically
 from wasm_agents.project import Limits
 from wasm_agents.sandbox.compile_cache import Compiling
 from wasm_agents.sandbox.engine import engines
-from wasm_agents.scientific.instance import Instance, _Guest, turn
+from wasm_agents.scientific.instance import Instance, _Guest, mount_paths, turn
 from wasm_agents.scientific.module import load_module
-from wasm_agents.scientific.wheel import MODULE, PINNED, STDLIB_MOUNT, RuntimeFiles, runtime_files
+from wasm_agents.scientific.wheel import MODULE, PINNED, RuntimeFiles, runtime_files
 
 MAGIC = b"WAMEMIMG"
 VERSION = 1
@@ -117,6 +117,15 @@ if _MAPS:
     _libc = ctypes.CDLL(None, use_errno=True)
     _libc.mmap.restype = ctypes.c_void_p
     _libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int64]
+
+
+class PreloadError(WasmAgentsError):
+    """The preload code of a memory image failed: with what the instance wrote to stderr and the error frame it sent."""
+
+    def __init__(self, message: str, stderr: str, report: str | None) -> None:
+        super().__init__(message)
+        self.stderr = stderr
+        self.report = report  # the payload of an "error" frame the preload sent through the door, if it sent one
 
 
 @dataclass(frozen=True)
@@ -277,30 +286,35 @@ def capture(
     preload: str,
     *,
     mounts: Sequence[tuple[str, Path]] = (),
+    scratch: tuple[str, Path] | None = None,
     limits: Limits = CAPTURE_LIMITS,
     files: RuntimeFiles | None = None,
     compiling: Compiling = nullcontext,
 ) -> Captured:
-    """Run `preload` in a fresh instance with `mounts` (guest path, host folder) read-only, and write its memory image to `path`.
+    """Run `preload` in a fresh instance with `mounts` (guest path, host folder) read-only and `scratch` writable, and
+    write its memory image to `path`.
 
-    Restore it into instances with the same mounts, in the same order. Raise WasmAgentsError when the preload
-    fails (with the end of its stderr) or leaves files open.
+    Restore it into instances with folders at the same guest paths, in the same order. Raise PreloadError when the
+    preload raises or sends an error frame, WasmAgentsError when it leaves files open.
     """
-    for guest_path, _ in mounts:
+    for guest_path, _ in (*mounts, *([scratch] if scratch else [])):
         if not guest_path.startswith("/") or "\n" in guest_path:
             raise WasmAgentsError(f"memory image {path}: mount {guest_path!r} is not an absolute guest path on one line")
     files = files or runtime_files()
     load_module(engines().engine(limits.fuel is not None), files, limits.fuel is not None, compiling=compiling)
     started = time.monotonic()
-    baseline = _memory(Instance.start(_Guest(limits, started + limits.wall_time_s), files, mounts=mounts), close=True)
+    baseline = _memory(Instance.start(_Guest(limits, started + limits.wall_time_s), files, mounts=mounts, scratch=scratch), close=True)
     guest = _Guest(limits, started + limits.wall_time_s)
-    instance = Instance.start(guest, files, mounts=mounts)
+    instance = Instance.start(guest, files, mounts=mounts, scratch=scratch)
+    paths = mount_paths(mounts, scratch)
     try:
         status = instance.run(preload.encode())
-        if status != 0 or guest.output_exceeded or guest.timed_out:
-            last = (guest.text("stderr").strip().splitlines() or [f"status {status}"])[-1]
-            raise WasmAgentsError(f"preloading the memory image {path} failed: {last}")
-        status = instance.run((_FINISH % (3 + 1 + len(mounts), _FDS_PROBED)).encode())  # fds 0-2: stdio, 3: the stdlib
+        sent, guest.answer = guest.answer, None
+        report = sent[1].decode("utf-8", "replace") if sent and sent[0] == "error" else None
+        if status != 0 or report is not None or guest.output_exceeded or guest.timed_out:
+            last = (guest.text("stderr").strip().splitlines() or [report or f"status {status}"])[-1]
+            raise PreloadError(f"preloading the memory image {path} failed: {last}", guest.text("stderr"), report)
+        status = instance.run((_FINISH % (3 + len(paths), _FDS_PROBED)).encode())  # fds 0-2 are stdio, the mounts follow
         if status != 0 or guest.answer is None:
             raise WasmAgentsError(f"preloading the memory image {path} failed: the instance did not report its open files")
         left = guest.answer[1].decode()
@@ -309,8 +323,7 @@ def capture(
         memory = _memory(instance, close=False)
     finally:
         instance.close()
-    mount_list = "\n".join((STDLIB_MOUNT, *(guest_path for guest_path, _ in mounts))).encode()
-    size = _write(path, memory, baseline, mount_list, files.module_sha256)
+    size = _write(path, memory, baseline, "\n".join(paths).encode(), files.module_sha256)
     return Captured(path, len(memory) // PAGE, size, guest.text("stdout"), guest.text("stderr"), time.monotonic() - started)
 
 

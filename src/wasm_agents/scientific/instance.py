@@ -158,9 +158,17 @@ class Instance:
     guest: _Guest
 
     @classmethod
-    def start(cls, guest: _Guest, files: RuntimeFiles, *, mounts: Sequence[tuple[str, Path]] = (), image: "Image | None" = None) -> "Instance":
+    def start(
+        cls,
+        guest: _Guest,
+        files: RuntimeFiles,
+        *,
+        mounts: Sequence[tuple[str, Path]] = (),
+        scratch: tuple[str, Path] | None = None,
+        image: "Image | None" = None,
+    ) -> "Instance":
         """Instantiate the runtime in a fresh Store under the guest's limits, with `mounts` (guest path, host folder)
-        read-only after the stdlib, and restore `image` into it before any guest code runs.
+        read-only after the stdlib and `scratch` writable after them, and restore `image` before any guest code runs.
 
         Raise what instantiating raises (Trap, WasmtimeError, MemoryError); fuel, under a budget, is the whole budget after.
         """
@@ -169,7 +177,7 @@ class Instance:
         engine = engines().engine(fuel)
         store = Store(engine)
         try:
-            store.set_wasi(_wasi_config(guest, files, mounts))
+            store.set_wasi(_wasi_config(guest, files, mounts, scratch))
             guest.origin_ns = time.perf_counter_ns()
             store.set_limits(memory_size=limits.memory_mb * MIB)
             store.set_epoch_deadline(max(1, math.ceil(limits.wall_time_s / EPOCH_TICK_S)))
@@ -178,7 +186,7 @@ class Instance:
             exports = linker(engine).instantiate(store, load_module(engine, files, fuel)).exports(store)
             if image is not None:
                 with serving(guest):
-                    image.restore(store, exports, (STDLIB_MOUNT, *(guest_path for guest_path, _ in mounts)))
+                    image.restore(store, exports, mount_paths(mounts, scratch))
             if fuel:
                 store.set_fuel(limits.fuel)
         except BaseException:
@@ -259,14 +267,22 @@ def turn(store: Store, exports: Any, code: bytes) -> int:
     return exports["turn"](store, at, len(code))
 
 
-def _wasi_config(guest: _Guest, files: RuntimeFiles, mounts: Sequence[tuple[str, Path]]) -> WasiConfig:
-    """Deny by default: no arguments, no environment, no network, no folders but the stdlib zip's and `mounts`, read-only."""
+def mount_paths(mounts: Sequence[tuple[str, Path]], scratch: tuple[str, Path] | None) -> tuple[str, ...]:
+    """Return the guest paths an instance started with `mounts` and `scratch` has folders at, in the order they are mounted."""
+    return (STDLIB_MOUNT, *(guest_path for guest_path, _ in mounts), *(scratch[:1] if scratch else ()))
+
+
+def _wasi_config(guest: _Guest, files: RuntimeFiles, mounts: Sequence[tuple[str, Path]], scratch: tuple[str, Path] | None) -> WasiConfig:
+    """Deny by default: no arguments, no environment, no network, no folders but the stdlib zip's and `mounts`, read-only,
+    and `scratch`, writable."""
     wasi = WasiConfig()
     wasi.stdout_custom = lambda data: guest.write("stdout", bytes(data))
     wasi.stderr_custom = lambda data: guest.write("stderr", bytes(data))
     wasi.preopen_dir(str(files.stdlib), STDLIB_MOUNT, fs_mutable=False)
     for guest_path, host_folder in mounts:
         wasi.preopen_dir(str(host_folder), guest_path, fs_mutable=False)
+    if scratch is not None:
+        wasi.preopen_dir(str(scratch[1]), scratch[0], fs_mutable=True)
     return wasi
 
 
