@@ -6,7 +6,7 @@ restored from it start with their imports done; `wheel` fetches and verifies the
 compiles them once per host.
 """
 
-from wasm_agents.scientific.image import Captured, Image, capture, open_image
+from wasm_agents.scientific.image import Captured, Image, PreloadError, capture, open_image
 from wasm_agents.scientific.instance import Instance, PythonRun, run_python
 
-__all__ = ["Captured", "Image", "Instance", "PythonRun", "capture", "open_image", "run_python"]
+__all__ = ["Captured", "Image", "Instance", "PreloadError", "PythonRun", "capture", "open_image", "run_python"]
