@@ -44,10 +44,11 @@ compat: $(STAMP)
 soak: $(STAMP)
 	$(BIN)/python bench/soak.py
 
-# The scientific runtime's tests: the first run downloads ~100 MB and compiles it for this host (~2 min, twice).
+# The scientific runtime's tests (numpy and pandas agents; native numpy and pandas to compare with): the first run
+# downloads ~100 MB and compiles it for this host (~2 min, twice).
 scientific: $(STAMP)
-	$(BIN)/python -m pip install --quiet numpy
-	WASM_AGENTS_SCIENTIFIC=1 $(BIN)/python -m pytest tests/test_scientific.py
+	$(BIN)/python -m pip install --quiet numpy pandas
+	WASM_AGENTS_SCIENTIFIC=1 $(BIN)/python -m pytest tests/test_scientific.py tests/test_scientific_chain.py
 
 clean:
 	rm -rf $(VENV) $(EXAMPLE)/dist

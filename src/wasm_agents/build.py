@@ -13,13 +13,14 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from wasm_agents.project import SCIENTIFIC_RUNTIME
 from wasm_agents.sandbox import GUEST_PYTHON
 
 if TYPE_CHECKING:
     from wasm_agents.builder.vendor import LockedWheel
     from wasm_agents.artifacts.model import Manifest
 
-# progress(phase, agent, state): phase is "vendor" or "componentize"; state "start", "done" or "cached".
+# progress(phase, agent, state): phase is "vendor", "componentize" or "image"; state "start", "done" or "cached".
 Progress = Callable[[str, str, str], None]
 
 
@@ -55,9 +56,11 @@ def build(
     from wasm_agents.builder.componentize import componentize
     from wasm_agents.builder.discover import discover
     from wasm_agents.builder.package import BuildInputs, package
+    from wasm_agents.builder.scientific import memory_image, scientific_artifact
+    from wasm_agents.builder.package import Scientific
     from wasm_agents.builder.runtime import runtime_artifact
     from wasm_agents.builder.stage import stage
-    from wasm_agents.builder.vendor import vendor
+    from wasm_agents.builder.vendor import DEFAULT_TARGET, scientific_target, vendor
     from wasm_agents.artifacts.signing import load_private_key
 
     start = time.monotonic()
@@ -68,8 +71,9 @@ def build(
     dist = dist or project_dir / "dist"
     with tempfile.TemporaryDirectory(prefix="wasm-agents-build-") as work:
         work_dir = Path(work)
-        code_dir, deps_dir, components_dir = work_dir / "code", work_dir / "deps", work_dir / "components"
+        code_dir, deps_dir, components_dir, images_dir = work_dir / "code", work_dir / "deps", work_dir / "components", work_dir / "images"
         components_dir.mkdir()
+        scientific = [name for name, spec in project.agents.items() if spec.runtime == SCIENTIFIC_RUNTIME]
         wheels = {}
         for name, spec in project.agents.items():
             report("vendor", name, "start")
@@ -77,7 +81,7 @@ def build(
             site_packages.mkdir(parents=True)
             wheels[name] = vendor(
                 name, project_dir / spec.folder, site_packages, allow_unsafe_sources=allow_unsafe_sources, offline=offline,
-                notify=notice,
+                notify=notice, target=scientific_target(offline=offline) if name in scientific else DEFAULT_TARGET,
             )
             report("vendor", name, "done")
         staged = {name: stage(project_dir, spec, code_dir) for name, spec in project.agents.items()}
@@ -89,18 +93,29 @@ def build(
             report("componentize", name, "cached" if cached else "done")
             return cached
 
+        def one_image(name: str) -> None:
+            report("image", name, "start")
+            memory_image(project.agents[name], staged[name], deps_dir / name, images_dir / f"{name}.img", offline=offline)
+            report("image", name, "done")
+
+        components = [name for name in project.agents if name not in scientific]
         # componentize-py peaks at ~400 MB and one core per component: one at a time per core.
         with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
             runtime = pool.submit(runtime_artifact)  # made once per host and componentize-py version
-            cached = dict(zip(project.agents, pool.map(one_component, project.agents), strict=True))
+            cached = dict(zip(components, pool.map(one_component, components), strict=True))
+            if scientific:
+                images_dir.mkdir()
+                scientific_runtime = pool.submit(scientific_artifact, offline=offline)  # made once per host
+                list(pool.map(one_image, scientific))
         manifest = package(
             code_dir,
             deps_dir,
             runtime.result(),
-            {name: components_dir / f"{name}.wasm" for name in project.agents},
+            {name: components_dir / f"{name}.wasm" for name in components},
             project,
             tool_versions(),
             dist,
+            scientific=Scientific(scientific_runtime.result(), {name: images_dir / f"{name}.img" for name in scientific}) if scientific else None,
             inputs=BuildInputs(
                 command=None if command is None else list(command),
                 parameters={"offline": offline, "allow_unsafe_sources": allow_unsafe_sources},

