@@ -22,11 +22,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from wasm_agents import Runner, build
+from wasm_agents import Local, Runner, build, run_tasks
 from wasm_agents.sandbox import WARM_UP
 
 BENCH = Path(__file__).resolve().parent
@@ -39,6 +38,7 @@ MULTIPLY = {"op": "multiply", "a": 6, "b": 7}
 KERNELS = ("fib", "loop", "json")
 LIVE_INSTANCES = (1, 8, 64, 256)
 CONCURRENCY = (1, 2, 4, 8)
+THROUGHPUT_MODES = {"processes": None, "threads": 0}  # Local(workers=...): the default for a batch, and this process
 PACE_S = 0.01  # the gap between paced tasks: enough for the warm pool to refill
 PYODIDE_VERSION = "314.0.7"  # Python 3.14, as in our guests
 
@@ -249,27 +249,34 @@ def bench_cold_phases(dist: Path, repeat: int) -> dict:
 
 
 def bench_throughput(dist: Path, repeat: int, chains: int) -> dict:
-    """Two-agent chains per second with 1, 2, 4 and 8 at once (as `wasm-agents run --concurrency N`)."""
-    out = {}
-    with Runner(dist) as runner:
-        for _ in range(20):
-            timed(runner, MULTIPLY, 42)
+    """Two-agent chains per second through run_tasks (what `wasm-agents run --concurrency N` does) with 1, 2, 4 and 8 at
+    once, in worker processes (the default for a batch) and on threads of this process, interleaved in one run."""
+    out: dict = {mode: {str(c): {"rate": [], "steady": [], "first_s": [], "cpu_ms": []} for c in CONCURRENCY} for mode in THROUGHPUT_MODES}
+    list(run_tasks(dist, [MULTIPLY] * 20, Local(2)))  # page cache and compiled cache warm for both
+    for _ in range(repeat):
         for concurrency in CONCURRENCY:
-            rates, cpu_ms = [], []
-            for _ in range(repeat):
-                time.sleep(0.1)  # the pool refills between repetitions
-                with ThreadPoolExecutor(max_workers=concurrency) as pool:
-                    start, cpu_start = time.perf_counter(), os.times()
-                    results = list(pool.map(runner.run, [MULTIPLY] * chains))
-                    elapsed, cpu_end = time.perf_counter() - start, os.times()
-                cpu_ms.append((cpu_end.user + cpu_end.system - cpu_start.user - cpu_start.system) * 1000 / chains)
-                if not all(r.ok and r.result == 42 for r in results):
-                    raise RuntimeError("a chain failed under load")
-                rates.append(chains / elapsed)
-            out[str(concurrency)] = rates
-            out[f"cpu_ms_per_chain_{concurrency}"] = cpu_ms
-            log(f"throughput at concurrency {concurrency}: {statistics.median(rates):.0f} chains/s, "
-                f"{statistics.median(cpu_ms):.1f} ms of process CPU per chain")
+            for mode, workers in THROUGHPUT_MODES.items():
+                figures = out[mode][str(concurrency)]
+                start, cpu_start = time.perf_counter(), os.times()
+                stamps = []
+                for line in run_tasks(dist, [MULTIPLY] * chains, Local(concurrency, workers)):
+                    if not (line["ok"] and line["result"] == 42):
+                        raise RuntimeError(f"a chain failed under load: {line}")
+                    stamps.append(time.perf_counter())
+                elapsed, cpu_end = time.perf_counter() - start, os.times()  # the workers have ended: their CPU is counted
+                cpu = sum(cpu_end[:4]) - sum(cpu_start[:4])  # user and system, of this process and its children
+                settled = chains // 5  # from here on, the workers (or the Runner) are up and the pools full
+                figures["rate"].append(chains / elapsed)
+                figures["steady"].append((chains - settled) / (stamps[-1] - stamps[settled - 1]))
+                figures["first_s"].append(stamps[0] - start)
+                figures["cpu_ms"].append(cpu * 1000 / chains)
+                time.sleep(0.1)
+    for mode in THROUGHPUT_MODES:
+        for concurrency in CONCURRENCY:
+            figures = out[mode][str(concurrency)]
+            log(f"throughput, {mode}, concurrency {concurrency}: {statistics.median(figures['steady']):.0f} chains/s steady, "
+                f"{statistics.median(figures['rate']):.0f} from start, first line after {statistics.median(figures['first_s']):.2f} s, "
+                f"{statistics.median(figures['cpu_ms']):.1f} ms CPU per chain")
     return out
 
 
@@ -509,11 +516,17 @@ def assemble(raw: dict, started: float) -> dict:
     out["cli_run_ms"] = {**summary(wall), "peak_rss_mb": summary(rss, 1)}
     out["ray"] = raw.get("ray", {"skipped": "not measured"})
 
-    by_concurrency = {c: summary(raw["throughput"][c], 1) for c in map(str, CONCURRENCY)}
-    best = max(by_concurrency, key=lambda c: by_concurrency[c]["median"])
-    out["chains_per_s"] = {**by_concurrency[best], "concurrency": int(best), "by_concurrency": by_concurrency,
-                           "holds": "the best concurrency; back to back (the pool drains)",
-                           "cpu_ms_per_chain": {c: summary(raw["throughput"][f"cpu_ms_per_chain_{c}"]) for c in map(str, CONCURRENCY)}}
+    by_mode = {
+        mode: {key: {c: summary(raw["throughput"][mode][c][key], 3 if key == "first_s" else 1) for c in map(str, CONCURRENCY)}
+               for key in ("steady", "rate", "first_s", "cpu_ms")}
+        for mode in THROUGHPUT_MODES
+    }
+    mode, best = max(((m, c) for m in THROUGHPUT_MODES for c in map(str, CONCURRENCY)), key=lambda mc: by_mode[mc[0]]["steady"][mc[1]]["median"])
+    out["chains_per_s"] = {**by_mode[mode]["steady"][best], "mode": mode, "concurrency": int(best), "by_concurrency": by_mode[mode]["steady"],
+                           "holds": "the best mode and concurrency, steady (from the fifth of the chains done to the last); back to back",
+                           "cpu_ms_per_chain": by_mode[mode]["cpu_ms"], "by_mode": by_mode,
+                           "processes_over_threads": {c: round(by_mode["processes"]["steady"][c]["median"] / by_mode["threads"]["steady"][c]["median"], 2)
+                                                      for c in map(str, CONCURRENCY)}}
 
     memory = {count: summary([p["per_instance_mb"] for p in probes]) for count, probes in raw["memory"].items()}
     out["mem_per_instance_mb"] = {
@@ -639,8 +652,12 @@ def table(out: dict) -> str:
     row("chain, paced (ms)", out["chain_ms"])
     row("chain, back to back (ms)", out["back_to_back"]["chain_ms"])
     row("wasm-agents run process (ms)", out["cli_run_ms"])
-    for c, entry in out["chains_per_s"]["by_concurrency"].items():
-        row(f"chains/s, concurrency {c}", entry, "chains_per_s" if int(c) == out["chains_per_s"]["concurrency"] else None)
+    for mode, figures in out["chains_per_s"]["by_mode"].items():
+        for c, entry in figures["steady"].items():
+            key = mode == out["chains_per_s"]["mode"] and int(c) == out["chains_per_s"]["concurrency"]
+            row(f"chains/s steady, {mode}, concurrency {c}", entry, "chains_per_s" if key else None)
+    for c, ratio in out["chains_per_s"]["processes_over_threads"].items():
+        rows.append((f"chains/s steady, processes / threads, concurrency {c}", f"{ratio:g}", "", "", "", ""))
     for count, entry in out["mem_per_instance_mb"]["by_live_instances"].items():
         row(f"MiB per live instance, {count} live", entry, "mem_per_instance_mb" if int(count) == max(LIVE_INSTANCES) else None)
     for kernel, entry in out["cpu_ratio_vs_native"]["kernels"].items():

@@ -16,7 +16,7 @@ from wasm_agents.orchestrator import ChainResult, Runner
 
 # A worker process takes ~0.3-0.5 s of CPU to start (interpreter, imports, Runner): below this many tasks, threads
 # of this process finish first.
-MIN_TASKS_FOR_WORKERS = 2
+MIN_TASKS_FOR_WORKERS = 200
 
 
 def run_local(
@@ -38,9 +38,8 @@ def worker_count(options: Local, tasks: int) -> int:
         return 0
     if options.workers is not None:
         return min(options.workers, options.concurrency, tasks)
-    if tasks < MIN_TASKS_FOR_WORKERS:
-        return 0
-    return min(os.cpu_count() or 1, options.concurrency)
+    count = min(os.cpu_count() or 1, options.concurrency)
+    return count if count > 1 and tasks >= MIN_TASKS_FOR_WORKERS else 0  # one worker is no faster than this process
 
 
 def _run_here(

@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from multiprocessing import Pipe
 from multiprocessing.connection import Connection, wait
@@ -32,7 +32,10 @@ from wasm_agents.sandbox.compile_cache import compiled_path
 from wasm_agents.sandbox.guests import STOP_ADVANCE_S, STOP_WAIT_S, stop_process_guests
 from wasm_agents.sandbox.scratch import remove_process_scratch
 
-WARM = 2  # sandboxes per agent a worker makes ahead of demand
+# Sandboxes per agent a worker makes ahead of demand: none. A worker is busy with chains back to back, and making
+# them on the pool's thread beside those chains costs more CPU than making each when it is needed (measured on
+# 2 cores, 2 workers: 14.9 against 15.7-16.1 ms of CPU per chain; 129-132 against 102-119 chains/s).
+WARM = 0
 QUEUED_PER_CHAIN = 2  # tasks a worker holds per chain it runs at once: the next one is there when a chain ends
 # How long a worker may take to leave once told to: its guests stopped (see Guests.stop), its scratch folders removed.
 LEAVE_S = STOP_ADVANCE_S + STOP_WAIT_S + 0.5
@@ -49,15 +52,19 @@ def run_in_workers(
     yield each one's line as it finishes, until `stop` is set (then the lines already sent, within POLL_S)."""
     shares = [concurrency // count + (number < concurrency % count) for number in range(count)]
     workers = [_Worker(share) for share in shares]  # their interpreters start while the dist is verified here
+    finished = False
     try:
         verified = verify_dist(dist, trust, members=False)
         _compile(verified, events)
         if stop.is_set():  # while the dist was verified and compiled
             return
         level = next((level for level in LOG_LEVELS if events.enabled(level)), None)
-        yield from _Schedule(tasks, events, (verified, level), workers).run(indexes, stop)
+        finished = yield from _Schedule(tasks, events, (verified, level), workers).run(indexes, stop)
     finally:
-        _leave(workers)
+        if finished:  # the workers are idle and leave at once
+            _leave(workers)
+        else:  # stopped early: the caller does not wait for the guests the workers still have to stop
+            threading.Thread(target=_leave, args=(workers,), name="wasm-agents-workers-leaving", daemon=True).start()
 
 
 class _Worker:
@@ -94,14 +101,14 @@ class _Schedule:
         for worker in workers:
             worker.send((*setup, worker.share))
 
-    def run(self, indexes: list[int], stop: threading.Event) -> Iterator[dict[str, Any]]:
-        """Yield one line for each task of `indexes`, as soon as it is back, until `stop` is set."""
-        queue = deque(indexes)
+    def run(self, indexes: list[int], stop: threading.Event) -> Generator[dict[str, Any], None, bool]:
+        """Yield one line for each task of `indexes`, as soon as it is back, until `stop` is set; return whether all were."""
+        self.queue = deque(indexes)
         left = len(indexes)
         while left:
             stopping = stop.is_set()
             if not stopping:
-                self._feed(queue)
+                self._feed()
             lines: list[dict[str, Any]] = []
             # Never an unbounded wait: this thread must wake to see `stop` (see POLL_S). Once stopping, only what is here.
             for connection in wait([worker.connection for worker in self.workers], timeout=0 if stopping else POLL_S):
@@ -111,15 +118,16 @@ class _Schedule:
             left -= len(lines)
             yield from lines
             if stopping:
-                return
+                return False
+        return True
 
-    def _feed(self, queue: deque[int]) -> None:
+    def _feed(self) -> None:
         """Send tasks until every worker holds its share of them, the emptiest first."""
-        while queue:
+        while self.queue:
             worker = min(self.workers, key=lambda worker: len(worker.held) / worker.share)
             if len(worker.held) >= QUEUED_PER_CHAIN * worker.share:
                 return
-            index = queue.popleft()
+            index = self.queue.popleft()
             worker.held[index] = None
             worker.send((index, self.tasks[index]))
 
@@ -145,13 +153,18 @@ class _Schedule:
         return True
 
     def _lost(self, worker: _Worker) -> list[dict[str, Any]]:
-        """A worker died: fail the tasks it held (they may have run partly: never twice) and start another in its place."""
+        """A worker died: fail the tasks it may have started (they may have run partly: never twice), send the others
+        again, and start another worker in its place."""
         worker.connection.close()
         code = _ended(worker.process, time.monotonic() + LEAVE_S)
         if not worker.ready:
             raise WasmAgentsError(f"a worker process ended with exit code {code} before it could run chains (see its error above)")
+        # A worker starts the tasks it holds in the order sent, `share` at once, and sends a line before starting the
+        # next: only the first `share` of those without a line can have started.
+        held = list(worker.held)
+        self.queue.extendleft(reversed(held[worker.share:]))
         lines = []
-        for index in worker.held:
+        for index in held[: worker.share]:
             message = f"worker process {worker.process.pid} ended with exit code {code} while running task {index}"
             self.events.emit("worker.task.lost", "warning", index=index, worker_pid=worker.process.pid, message=message)
             lines.append(output_line(index, self.tasks[index], {"ok": False, "error": Failure(ErrorKind.WORKER_LOST, message).to_json()}))
