@@ -44,11 +44,11 @@ compat: $(STAMP)
 soak: $(STAMP)
 	$(BIN)/python bench/soak.py
 
-# The scientific runtime's tests (numpy and pandas agents; native numpy and pandas to compare with): the first run
+# The scientific runtime's tests, the hostile suite against it among them (native numpy and pandas to compare with): the first run
 # downloads ~100 MB and compiles it for this host (~2 min, twice).
 scientific: $(STAMP)
 	$(BIN)/python -m pip install --quiet numpy pandas
-	WASM_AGENTS_SCIENTIFIC=1 $(BIN)/python -m pytest tests/test_scientific.py tests/test_scientific_chain.py
+	WASM_AGENTS_SCIENTIFIC=1 $(BIN)/python -m pytest tests/test_scientific.py tests/test_scientific_chain.py tests/scientific_security
 
 clean:
 	rm -rf $(VENV) $(EXAMPLE)/dist

@@ -57,15 +57,16 @@ _wasm_agents_run(%r, %r, %r, %r)
 
 WARM_UP_FUEL = 2**62  # instantiating and restoring may be charged for; the agent's budget starts after them
 NO_HOST, HOST_FAULT = -1, -2  # what host.call returns besides 0, as the guest's _host reads it
-# The most a frame of each kind may carry, by the guest's limits: the host calls and logs are checked again where they land.
-_FRAME_BOUNDS: dict[bytes, Callable[[Limits], int]] = {
+# The most an answer may carry, checked before the host copies it. Host calls and log records are read whole, as a
+# component's are, and refused where they land: a delegation past its payload limit, a record past the output limit
+# (which ends the guest), each with the error a component gets.
+_ANSWER_BOUNDS: dict[bytes, Callable[[Limits], int]] = {
     b"result": lambda limits: limits.result_limit,
     b"error": lambda limits: MAX_ERROR_REPORT_BYTES,
-    b"call": lambda limits: limits.payload_limit,
-    b"log": lambda limits: limits.output_bytes,
 }
-_LONGEST_KIND = max(map(len, _FRAME_BOUNDS))
-_FRAME_HEAD = 256  # the kind, a call's name or a log's level, and their newlines
+_KINDS = (*_ANSWER_BOUNDS, b"call", b"log")
+_LONGEST_KIND = max(map(len, _KINDS))
+_FRAME_HEAD = 16  # an answer's kind and its newline
 _I32 = ValType.i32()
 _MASK32 = 0xFFFFFFFF
 _WAIT_SLICE_S = 0.01
@@ -352,9 +353,9 @@ def _host_call(caller: Caller, at: int, length: int, answer_at: int, answer_leng
     if guest.answer is not None or guest.answer_refused is not None:
         return HOST_FAULT  # one answer per run: the first one sent stands, and nothing comes after it
     kind = bytes(memory.read(caller, at, at + min(length, _LONGEST_KIND + 1))).partition(b"\n")[0]
-    if kind not in _FRAME_BOUNDS:
+    if kind not in _KINDS:
         return HOST_FAULT
-    if length > _FRAME_BOUNDS[kind](guest.limits) + _FRAME_HEAD:  # refused before the host copies it
+    if kind in _ANSWER_BOUNDS and length > _ANSWER_BOUNDS[kind](guest.limits) + _FRAME_HEAD:  # refused before the host copies it
         if kind == b"result":
             guest.answer_refused = f"result refused: larger than {guest.limits.result_limit} bytes ([limits] result_bytes in agent.toml)"
         return HOST_FAULT

@@ -15,8 +15,11 @@ RUNTIME_PACKAGES = "/usr/local/lib/python315.zip/"
 
 def prepare() -> None:
     """Import everything an invocation needs, so that the image holds it."""
+    import sys
+
     import wasm_agents_sandbox
 
+    sys.argv[:] = []  # as in a component: the runtime's own start-up leaves [""]
     wasm_agents_sandbox.DEPS = (wasm_agents_sandbox.DEPS, RUNTIME_PACKAGES)
     import wasm_agents_harness  # noqa: F401 - and with it the agent's main module
 
