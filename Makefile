@@ -8,8 +8,9 @@ BIN := $(VENV)/bin
 DEMO_STAMP := $(VENV)/.installed-demo
 STAMP := $(VENV)/.installed
 EXAMPLE := examples/quickstart
+DATA_EXAMPLE := examples/data
 
-.PHONY: demo test bench compat soak scientific clean
+.PHONY: demo data-demo test bench compat soak scientific clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python >= 3.11 is required")'
@@ -31,6 +32,14 @@ demo: $(DEMO_STAMP)
 	$(BIN)/wasm-agents run $(EXAMPLE)/dist --task '{"op": "multiply", "a": 6, "b": 7}'
 	@echo "The command is $(BIN)/wasm-agents (or wasm-agents after: source $(BIN)/activate); start a project with: wasm-agents init my-agents"
 
+# A default agent and a numpy/pandas agent in one chain. The first build on a host downloads the scientific runtime
+# (~100 MB) and compiles it for this machine (2-6 min, ~2.5 GB of memory), once.
+data-demo: $(DEMO_STAMP)
+	$(BIN)/wasm-agents build $(DATA_EXAMPLE)
+	$(BIN)/wasm-agents verify $(DATA_EXAMPLE)/dist
+	$(BIN)/wasm-agents run $(DATA_EXAMPLE)/dist --log-level warning --task '{"op": "solve", "a": [[3, 1], [1, 2]], "b": [9, 8]}'
+	$(BIN)/wasm-agents run $(DATA_EXAMPLE)/dist --task '{"op": "totals", "rows": [{"region": "north", "amount": 120.5}, {"region": "south", "amount": 80}, {"region": "north", "amount": 42}]}'
+
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
@@ -51,4 +60,4 @@ scientific: $(STAMP)
 	WASM_AGENTS_SCIENTIFIC=1 $(BIN)/python -m pytest tests/test_scientific.py tests/test_scientific_chain.py tests/scientific_security
 
 clean:
-	rm -rf $(VENV) $(EXAMPLE)/dist
+	rm -rf $(VENV) $(EXAMPLE)/dist $(DATA_EXAMPLE)/dist
