@@ -74,7 +74,8 @@ def send_sigint(pid: int, to_thread: bool) -> None:
 
 
 def interrupt(
-    dist: Path, tmp_path: Path, slow: dict, *options: str, terminal: bool = False, to_thread: bool = False, finishing: int = 7
+    dist: Path, tmp_path: Path, slow: dict, *options: str, terminal: bool = False, to_thread: bool = False, finishing: int = 7,
+    env: dict[str, str] | None = None,
 ) -> dict:
     """Run a batch with `slow` second among seven fast tasks, send SIGINT once `finishing` of them have finished, and report."""
     tasks = [{"id": 0, "op": "add", "a": 0, "b": 1}, {"id": 1, **slow}, *({"id": i, "op": "add", "a": i, "b": 1} for i in range(2, 8))]
@@ -82,7 +83,7 @@ def interrupt(
     saved = tmp_path / "saved.jsonl"  # each result as soon as it finishes: what must be printed
     args = [*CLI, "run", str(dist), "--task-file", str(tmp_path / "tasks.jsonl"), "-j", "2", "--output", str(saved), *options]
     master, slave = pty.openpty() if terminal else (None, None)
-    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=slave or subprocess.PIPE, text=True)
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=slave or subprocess.PIPE, text=True, env=env)
     shown = b""
     if terminal:
         os.close(slave)
@@ -132,6 +133,19 @@ def test_ctrl_c_prints_every_finished_result_in_order_and_leaves_at_once(patient
     assert sorted(run["saved"]) == run["printed"]
     assert run["waited"] < EXIT_WITHIN_S, f"left {run['waited']:.2f} s after the signal"
     assert run["scratch"] == []  # a guest still writing in its scratch folder was stopped before the folder was removed
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("slow", SLOW)
+def test_ctrl_c_with_worker_processes_prints_every_finished_result_in_order_and_leaves_at_once(patient_dist, tmp_path, slow):
+    temp = tmp_path / "temp"  # where this run's processes, its workers too, make their scratch folders
+    temp.mkdir()
+    run = interrupt(patient_dist, tmp_path, SLOW[slow], "--workers", "2", "--log-level", "error", env={**os.environ, "TMPDIR": str(temp)})
+    assert run["code"] == 130, run["stderr"][-2000:]
+    assert run["printed"] == [0, 2, 3, 4, 5, 6, 7]  # the slow task's worker took no other: the rest ran in the other one
+    assert sorted(run["saved"]) == run["printed"]
+    assert run["waited"] < EXIT_WITHIN_S, f"left {run['waited']:.2f} s after the signal"  # the workers' stderr closed too
+    assert list(temp.iterdir()) == []  # the workers stopped their guests, then removed their scratch folders
 
 
 @pytest.mark.slow

@@ -151,7 +151,7 @@ def test_a_killed_worker_fails_the_tasks_it_held_only_and_another_takes_its_plac
     lost = [line for line in lines if not line["ok"]]
     assert lost and all(line["error"]["type"] == "WorkerLost" and "ended with exit code -9" in line["error"]["message"] for line in lost)
     assert all(line["result"] == "slept" for line in lines if line["ok"])
-    assert len(lost) == 1  # the one it ran; the one queued behind it ran elsewhere
+    assert len(lost) == 1  # the one it was running
     assert stream.getvalue().count('"worker.task.lost"') == len(lost)
 
 
@@ -165,6 +165,9 @@ def test_stopping_hands_over_the_finished_lines_at_once_and_the_workers_stop_the
     for line in lines:
         finished.append(line["index"])
         if len(finished) == 6:
+            until = time.monotonic() + 4  # the writer has 5 s of wall time
+            while not list(tmp_path.glob("wasm-agents-scratch-*/*")) and time.monotonic() < until:
+                time.sleep(0.01)
             assert list(tmp_path.glob("wasm-agents-scratch-*/*")), "the writer is not running"
             stop.set()
             stopped = time.monotonic()

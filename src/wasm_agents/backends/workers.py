@@ -36,7 +36,6 @@ from wasm_agents.sandbox.scratch import remove_process_scratch
 # them on the pool's thread beside those chains costs more CPU than making each when it is needed (measured on
 # 2 cores, 2 workers: 14.9 against 15.7-16.1 ms of CPU per chain; 129-132 against 102-119 chains/s).
 WARM = 0
-QUEUED_PER_CHAIN = 2  # tasks a worker holds per chain it runs at once: the next one is there when a chain ends
 # How long a worker may take to leave once told to: its guests stopped (see Guests.stop), its scratch folders removed.
 LEAVE_S = STOP_ADVANCE_S + STOP_WAIT_S + 0.5
 
@@ -79,7 +78,7 @@ class _Worker:
             stdout=2, start_new_session=True,  # what a library prints on stdout goes to stderr, as in `run`
         )
         theirs.close()
-        self.held: dict[int, None] = {}  # task indexes, in the order sent
+        self.held: set[int] = set()  # task indexes sent, their lines not back yet
         self.ready = False
 
     def send(self, message: Any) -> None:
@@ -103,32 +102,38 @@ class _Schedule:
 
     def run(self, indexes: list[int], stop: threading.Event) -> Generator[dict[str, Any], None, bool]:
         """Yield one line for each task of `indexes`, as soon as it is back, until `stop` is set; return whether all were."""
-        self.queue = deque(indexes)
+        queue = deque(indexes)
+        self._feed(queue)
         left = len(indexes)
         while left:
             stopping = stop.is_set()
-            if not stopping:
-                self._feed()
             lines: list[dict[str, Any]] = []
             # Never an unbounded wait: this thread must wake to see `stop` (see POLL_S). Once stopping, only what is here.
             for connection in wait([worker.connection for worker in self.workers], timeout=0 if stopping else POLL_S):
                 worker = next(worker for worker in self.workers if worker.connection is connection)
                 while self._read(worker, lines) and connection.poll():
                     pass
+            if not stopping:  # before the lines are handed over: the caller may take its time with each (--output syncs it)
+                self._feed(queue)
             left -= len(lines)
             yield from lines
             if stopping:
                 return False
         return True
 
-    def _feed(self) -> None:
-        """Send tasks until every worker holds its share of them, the emptiest first."""
-        while self.queue:
+    def _feed(self, queue: deque[int]) -> None:
+        """Send tasks until every worker runs its share of the chains, the emptiest first.
+
+        None waits in a worker behind a slow chain: a task starts only when a chain ends, wherever. (A second task held
+        ready in each worker, to save the round trip, made no difference measured: 89 and 108 chains/s without it,
+        90 and 91 with it, at -j 2 and 4.)
+        """
+        while queue:
             worker = min(self.workers, key=lambda worker: len(worker.held) / worker.share)
-            if len(worker.held) >= QUEUED_PER_CHAIN * worker.share:
+            if len(worker.held) >= worker.share:
                 return
-            index = self.queue.popleft()
-            worker.held[index] = None
+            index = queue.popleft()
+            worker.held.add(index)
             worker.send((index, self.tasks[index]))
 
     def _read(self, worker: _Worker, lines: list[dict[str, Any]]) -> bool:
@@ -143,7 +148,7 @@ class _Schedule:
             _replay(self.events, body)
         elif kind == LINE:
             answer = json.loads(body)
-            del worker.held[answer["index"]]
+            worker.held.remove(answer["index"])
             lines.append(output_line(answer["index"], self.tasks[answer["index"]], answer["result"]))
         elif kind == READY:
             worker.ready = True
@@ -153,18 +158,13 @@ class _Schedule:
         return True
 
     def _lost(self, worker: _Worker) -> list[dict[str, Any]]:
-        """A worker died: fail the tasks it may have started (they may have run partly: never twice), send the others
-        again, and start another worker in its place."""
+        """A worker died: fail the tasks it ran (they may have run partly: never twice) and start another in its place."""
         worker.connection.close()
         code = _ended(worker.process, time.monotonic() + LEAVE_S)
         if not worker.ready:
             raise WasmAgentsError(f"a worker process ended with exit code {code} before it could run chains (see its error above)")
-        # A worker starts the tasks it holds in the order sent, `share` at once, and sends a line before starting the
-        # next: only the first `share` of those without a line can have started.
-        held = list(worker.held)
-        self.queue.extendleft(reversed(held[worker.share:]))
         lines = []
-        for index in held[: worker.share]:
+        for index in sorted(worker.held):
             message = f"worker process {worker.process.pid} ended with exit code {code} while running task {index}"
             self.events.emit("worker.task.lost", "warning", index=index, worker_pid=worker.process.pid, message=message)
             lines.append(output_line(index, self.tasks[index], {"ok": False, "error": Failure(ErrorKind.WORKER_LOST, message).to_json()}))
