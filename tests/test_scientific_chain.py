@@ -143,3 +143,23 @@ def test_a_pin_the_runtime_cannot_meet_fails_the_build(tmp_path: Path) -> None:
     (project / "agent-analyst" / "requirements.txt").write_text("numpy==1.24.0\n")
     with pytest.raises(VendorError, match=r"requirements.txt:1: numpy==1.24.0 cannot be met: the scientific runtime has numpy 2.5.2 built in"):
         build(project)
+
+
+def test_requests_go_through_the_host_where_the_agent_is_allowed(project: Path, tmp_path: Path) -> None:
+    from local_servers import Server
+
+    server = Server()
+    try:
+        with Runner(project / "dist") as offline:
+            refused = offline.run({"op": "fetch", "url": f"{server.url}/echo"}).result
+        assert refused["refused"] == "URLError" and "has no network access" in refused["message"], refused
+        assert server.seen == []  # no [network]: nothing left the sandbox
+        allowed = copy_project(PROJECT, tmp_path / "allowed")
+        toml = allowed / "agent-analyst" / "agent.toml"
+        toml.write_text(f'{toml.read_text()}\n[network]\nallow = ["127.0.0.1:{server.port}"]\n')
+        build(allowed)
+        with Runner(allowed / "dist") as runner:
+            assert analyst(runner, {"op": "fetch", "url": f"{server.url}/echo"}) == "GET"
+        assert [seen["path"] for seen in server.seen] == ["/echo"]
+    finally:
+        server.close()

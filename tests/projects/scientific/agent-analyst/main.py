@@ -1,9 +1,11 @@
 """The analyst: numpy and pandas on the scientific runtime, and probes of its limits and its freshness."""
 
+import io
 import logging
 import random
 import sys
 import time
+import urllib.request
 
 import numpy as np
 import pandas as pd
@@ -49,6 +51,10 @@ class Analyst:
             with open("/scratch/frame.csv", "w") as file:
                 pd.DataFrame({"a": [1, 2]}).to_csv(file, index=False)
             return pd.read_csv("/scratch/frame.csv")["a"].sum().item()
+        if op == "fetch":  # an API's JSON into a frame, through the host (only with [network] in agent.toml)
+            with urllib.request.urlopen(self.task["url"], timeout=5) as answer:
+                frame = pd.read_json(io.BytesIO(answer.read()), typ="series")
+            return frame["method"]
         if op == "raise":
             raise ValueError("bad numbers")
         raise ValueError(f"unknown op {op!r}")
