@@ -24,6 +24,7 @@ from wasm_agents.build import build
 from wasm_agents.console import ConsoleEvents
 from wasm_agents.errors import VerificationError
 from wasm_agents.events import Events
+from wasm_agents.timeline import Recorder
 
 CLI = [sys.executable, "-m", "wasm_agents"]
 DEEP = {"id": "deep", "op": "to", "target": "echo", "inner": {"op": "to", "target": "fuel", "inner": {}}}
@@ -124,6 +125,16 @@ def test_a_console_indents_the_agents_of_workers_by_their_depth(deep_dist):
     lines_of(deep_dist, [DEEP, {"op": "add", "a": 1, "b": 1}], workers=2, events=events)
     done = [line.split(" INFO")[0] for line in output.getvalue().splitlines() if " done " in line]
     assert sorted(who.split(" ", 1)[1].rstrip() for who in done) == ["    fuel", "  echo", "agent", "agent"]
+
+
+def test_a_trace_of_workers_records_every_chain_at_debug_level_whatever_the_run_shows(deep_dist):
+    shown = io.StringIO()
+    recorder = Recorder(Events(shown, "error"))
+    lines = lines_of(deep_dist, MIXED, workers=2, events=recorder)
+    chains = {chain.trace_id: chain for chain in recorder.timeline("test").chains}
+    assert len(chains) == len(MIXED)
+    assert all(len(chains[line["run_id"]].hops) == len(line["hops"]) for line in lines)
+    assert {json.loads(text)["severity_text"] for text in shown.getvalue().splitlines()} == {"ERROR"}
 
 
 def test_a_dist_changed_before_the_batch_is_refused_and_no_worker_runs_it(deep_dist, tmp_path):
