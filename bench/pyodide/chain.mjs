@@ -5,7 +5,8 @@
 //   MODE "cold":  one add task on the root agent, then exit (process start to result)
 //   MODE "chain": one multiply chain, then exit (the whole process, like `wasm-agents run`)
 //   MODE "warm":  REPEAT chains in warm interpreters, timed one by one
-//   MODE "kernels": EXAMPLE_DIR is the kernels agent's folder; REPEAT timed runs of each CPU kernel
+//   MODE "kernels": EXAMPLE_DIR is the kernels agent's folder; REPEAT timed runs of each of its CPU kernels
+//   MODE "interpreter": EXAMPLE_DIR is the kernels agent's folder; its description of Pyodide's interpreter
 // Prints one JSON object on stdout.
 import fs from "node:fs";
 import path from "node:path";
@@ -89,11 +90,14 @@ if (mode === "kernels") {
   await loadAgent("kernels", exampleDir);
   const py = agents.kernels.py;
   py.runPython("import main");
-  for (const kernel of ["fib", "loop", "json"]) {
+  for (const kernel of py.runPython("list(main.KERNELS)").toJs()) {
     py.runPython(`main.run_kernel("${kernel}")`); // warm-up, as on the other sides
     out[kernel] = [];
     for (let i = 0; i < repeat; i++) out[kernel].push(py.runPython(`main.run_kernel("${kernel}")["ms"]`));
   }
+} else if (mode === "interpreter") {
+  await loadAgent("kernels", exampleDir);
+  Object.assign(out, JSON.parse(agents.kernels.py.runPython("import json, main; json.dumps(main.interpreter())")));
 } else if (mode === "cold") {
   await loadAgent("agent", path.join(exampleDir, "agent"));
   out.result = JSON.parse(invoke("agent", ADD));
