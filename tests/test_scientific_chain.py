@@ -14,7 +14,7 @@ import pytest
 from conftest import copy_project
 from wasm_agents.artifacts.layout import COMPONENTS, SCIENTIFIC_ARTIFACT, image_path
 from wasm_agents.build import build
-from wasm_agents.errors import VendorError, VerificationError
+from wasm_agents.errors import BuildError, VendorError, VerificationError
 from wasm_agents.events import Events
 from wasm_agents.orchestrator import Runner
 
@@ -163,3 +163,24 @@ def test_requests_go_through_the_host_where_the_agent_is_allowed(project: Path, 
         assert [seen["path"] for seen in server.seen] == ["/echo"]
     finally:
         server.close()
+
+
+def test_an_import_that_fails_at_build_time_is_told_in_the_agents_terms(tmp_path: Path) -> None:
+    project = copy_project(PROJECT, tmp_path / "broken")
+    main = project / "agent-analyst" / "main.py"
+    main.write_text(f"import numpy\nimport helpers_missing\n{main.read_text()}")
+    with pytest.raises(BuildError) as error:
+        build(project)
+    assert str(error.value).splitlines() == [
+        "agent 'analyst': importing agent-analyst/main.py failed at build time: ModuleNotFoundError: No module named 'helpers_missing'",
+        "  agent-analyst/main.py:2: import helpers_missing",
+        "  hint: 'helpers_missing' is neither in the stdlib nor in agent-analyst/requirements.txt: add the package that provides it",
+    ]
+
+
+def test_imports_beyond_the_memory_limit_fail_the_build(tmp_path: Path) -> None:
+    project = copy_project(PROJECT, tmp_path / "tight")
+    toml = project / "agent-analyst" / "agent.toml"
+    toml.write_text(toml.read_text().replace("memory_mb = 512", "memory_mb = 48"))
+    with pytest.raises(BuildError, match=r"^agent 'analyst': its imports take \d+ MiB of memory, more than its limit of 48 MiB \(raise \[limits\] memory_mb in agent-analyst/agent.toml\)$"):
+        build(project)

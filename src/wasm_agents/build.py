@@ -6,7 +6,8 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib.metadata import version
@@ -20,7 +21,8 @@ if TYPE_CHECKING:
     from wasm_agents.builder.vendor import LockedWheel
     from wasm_agents.artifacts.model import Manifest
 
-# progress(phase, agent, state): phase is "vendor", "componentize" or "image"; state "start", "done" or "cached".
+# progress(phase, agent, state): phase is "vendor", "componentize", "image" or "compile" (the scientific runtime, once per
+# host); state "start", "done" or "cached".
 Progress = Callable[[str, str, str], None]
 
 
@@ -93,9 +95,18 @@ def build(
             report("componentize", name, "cached" if cached else "done")
             return cached
 
+        @contextmanager
+        def compiling_runtime() -> Iterator[None]:
+            report("compile", "scientific runtime", "start")
+            yield
+            report("compile", "scientific runtime", "done")
+
         def one_image(name: str) -> None:
             report("image", name, "start")
-            memory_image(project.agents[name], staged[name], deps_dir / name, images_dir / f"{name}.img", offline=offline)
+            memory_image(
+                project.agents[name], staged[name], deps_dir / name, images_dir / f"{name}.img", offline=offline,
+                compiling=compiling_runtime,
+            )
             report("image", name, "done")
 
         components = [name for name in project.agents if name not in scientific]

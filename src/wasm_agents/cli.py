@@ -96,6 +96,7 @@ def build(
         def progress(phase: str, agent: str, state: str) -> None:
             label = {
                 "vendor": "Vendoring dependencies", "componentize": "Building components", "image": "Importing scientific agents",
+                "compile": "Compiling for this host, once (minutes)",
             }[phase]  # fmt: skip
             if phase not in tasks:
                 tasks[phase] = bars.add_task(label, total=None)

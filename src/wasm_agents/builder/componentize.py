@@ -98,8 +98,11 @@ def inputs_key(code_dir: Path, site_packages: Path) -> str:
     return digest.hexdigest()
 
 
-def failure(stderr: str, folder: str) -> str:
-    """Say why componentize-py failed: the guest's import traceback in the user's paths, and a hint."""
+def failure(stderr: str, folder: str, harness: tuple[str, ...] = (SANDBOX_MOUNT,)) -> str:
+    """Say why importing the agent failed at build time: the guest's traceback in the user's paths, and a hint.
+
+    Frames in the `harness` folders, or of code that is no file (the harness's own), say nothing to the user.
+    """
     trace = _guest_traceback(stderr)
     if trace is None:
         return f"componentize-py failed: {_reason(stderr)}"
@@ -108,7 +111,7 @@ def failure(stderr: str, folder: str) -> str:
         return f"{folder}/main.py: {error.removeprefix(MAIN_NOT_CALLABLE)}"
     lines = [f"importing {folder}/main.py failed at build time: {error}"]
     for frame, source in frames:
-        if not frame.startswith(SANDBOX_MOUNT + "/"):  # the harness's own frame says nothing to the user
+        if not frame.startswith(("<", *(f"{mount}/" for mount in harness))):
             lines.append(f"  {_user_path(frame, folder)}: {source}")
     missing = re.fullmatch(r"(?:ModuleNotFoundError|ImportError): No module named '([\w.]+)'.*", error)
     if missing:

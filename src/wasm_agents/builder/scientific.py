@@ -7,9 +7,11 @@ pandas, ...) are imported: each invocation starts from it instead of importing a
 """
 
 import hashlib
+import re
 import shutil
 import tempfile
 import threading
+from contextlib import nullcontext
 from pathlib import Path
 
 from wasm_agents.artifacts.archive import artifact_manifest, write_reproducible_tar
@@ -22,9 +24,10 @@ from wasm_agents.builder.componentize import failure
 from wasm_agents.errors import BuildError
 from wasm_agents.project import MIB, AgentSpec
 from wasm_agents.sandbox import GUEST_DIR as SANDBOX_GUEST_DIR
-from wasm_agents.sandbox import SCRATCH_MOUNT
+from wasm_agents.sandbox import SANDBOX_MOUNT, SCRATCH_MOUNT
+from wasm_agents.sandbox.compile_cache import Compiling
 from wasm_agents.scientific.image import PAGE, PreloadError, capture
-from wasm_agents.scientific.sandbox import GUEST_DIR, PREPARE, mounts
+from wasm_agents.scientific.sandbox import GUEST_DIR, PREPARE, RUNTIME_GUEST_MOUNT, mounts
 from wasm_agents.scientific.wheel import STDLIB_MOUNT, STDLIB_ZIP_NAME, WHEEL_SHA256, runtime_files
 
 # How the archive is made, part of its cache key: edit it with the method, so the cache never serves what an older method made.
@@ -55,11 +58,14 @@ def scientific_artifact(*, offline: bool = False) -> tuple[Path, ArtifactManifes
     return archive, ArtifactManifest.from_json(listing.read_bytes(), str(listing))
 
 
-def memory_image(spec: AgentSpec, code_dir: Path, site_packages: Path, output: Path, *, offline: bool = False) -> None:
+def memory_image(
+    spec: AgentSpec, code_dir: Path, site_packages: Path, output: Path, *, offline: bool = False, compiling: Compiling = nullcontext
+) -> None:
     """Write the memory image of `spec`'s agent to `output`: its instance once PREPARE imported its main module.
 
     The instance sees its files at the paths, and in the order, its invocations will (scientific.sandbox.mounts):
-    the image holds their fds. Its imports must leave room within the agent's memory limit.
+    the image holds their fds. Its imports must leave room within the agent's memory limit. The first image on a
+    host compiles the runtime for it (minutes), within `compiling()`.
     """
     files = runtime_files(offline=offline)
     with tempfile.TemporaryDirectory(prefix="wasm-agents-image-") as scratch:
@@ -69,9 +75,14 @@ def memory_image(spec: AgentSpec, code_dir: Path, site_packages: Path, output: P
         )  # fmt: skip
         read_only = [(guest, Path(host)) for guest, host in mounts(folders, None).read_only if guest != STDLIB_MOUNT]
         try:
-            captured = capture(output, PREPARE, mounts=read_only, scratch=(SCRATCH_MOUNT, Path(scratch)) if spec.scratch else None, files=files)
+            captured = capture(
+                output, PREPARE, mounts=read_only, scratch=(SCRATCH_MOUNT, Path(scratch)) if spec.scratch else None, files=files,
+                compiling=compiling,
+            )
         except PreloadError as error:
-            raise BuildError(f"agent '{spec.name}': {failure(error.stderr, spec.folder)}") from None
+            # CPython 3.15 adds to a missing module's error a question about site-packages, which the hint answers.
+            stderr = re.sub(r"\. Site initialization is disabled, did you forget .*", "", error.stderr)
+            raise BuildError(f"agent '{spec.name}': {failure(stderr, spec.folder, (SANDBOX_MOUNT, RUNTIME_GUEST_MOUNT))}") from None
     if (needed := captured.pages * PAGE) > spec.limits.memory_mb * MIB:
         raise BuildError(
             f"agent '{spec.name}': its imports take {needed / MIB:.0f} MiB of memory, more than its limit of {spec.limits.memory_mb} MiB "
