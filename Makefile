@@ -46,6 +46,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/scientific.py --compile
 
 compat: $(STAMP)
 	$(BIN)/python compat/run.py
