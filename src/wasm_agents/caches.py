@@ -23,14 +23,15 @@ from wasm_agents.paths import cache_root
 
 # Every cache this version writes (the names given to paths.cache_dir), in the order shown, with what it holds.
 CACHES = {
-    "compiled": "components compiled for this host by wasmtime (build, run)",
+    "compiled": "components and the scientific runtime compiled for this host by wasmtime (build, run)",
     "components": "built components, by a hash of all their inputs (build)",
     "bytecode": "bytecode the guest compiled for each component's lazily imported modules (build)",
     "wheels": "downloaded and built wheels, by SHA256 (build)",
     "sdist-builds": "pip's cache while building pure-Python wheels from sdists (build)",
     "stdlib": "the guest's standard library, exported from componentize-py (build)",
-    "runtime": "the runtime archive of each dist: guest stdlib and sandbox modules (build)",
+    "runtime": "the runtime archives of dists: guest stdlib and sandbox modules, the scientific runtime (build)",
     "unpacked": "verified dist archives, unpacked to be mounted into sandboxes (run)",
+    "images": "memory images of scientific agents, copied from verified dists (run)",
 }
 # An empty folder mounted where an agent has no files: not a cache, and a running Runner needs it.
 KEPT = frozenset({"empty"})
