@@ -10,15 +10,18 @@ sends back is bytes and JSON, never a pickle: a parent does not unpickle what a 
 
 import json
 import os
+import selectors
 import subprocess
 import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import partial
 from multiprocessing import Pipe
-from multiprocessing.connection import Connection, wait
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -58,12 +61,26 @@ def run_in_workers(
         if stop.is_set():  # while the dist was verified and compiled
             return
         level = next((level for level in LOG_LEVELS if events.enabled(level)), None)
-        finished = yield from _Schedule(tasks, events, (verified, level), workers).run(indexes, stop)
+        # An Events that does more than write what passes its level may look at the others too: a console notes
+        # each agent's depth from its agent.start. A plain one would only throw them away, after the trip.
+        starts = type(events).emit is not Events.emit
+        finished = yield from _Schedule(tasks, events, partial(_Setup, verified, level, starts), workers).run(indexes, stop)
     finally:
         if finished:  # the workers are idle and leave at once
             _leave(workers)
         else:  # stopped early: the caller does not wait for the guests the workers still have to stop
             threading.Thread(target=_leave, args=(workers,), name="wasm-agents-workers-leaving", daemon=True).start()
+
+
+@dataclass(frozen=True)
+class _Setup:
+    """What a worker is told first: the verified dist, the lowest level of event its parent writes (None: none),
+    whether it sends every agent.start all the same, and how many chains it runs at once."""
+
+    dist: VerifiedDist
+    level: str | None
+    starts: bool
+    chains: int
 
 
 class _Worker:
@@ -92,33 +109,36 @@ class _Worker:
 class _Schedule:
     """Keeps every worker fed, replays their events here, hands lines over as they come, replaces a worker that dies."""
 
-    def __init__(self, tasks: list[Any], events: Events, setup: tuple[VerifiedDist, str | None], workers: list[_Worker]) -> None:
+    def __init__(self, tasks: list[Any], events: Events, setup: Callable[[int], _Setup], workers: list[_Worker]) -> None:
         self.tasks = tasks
         self.events = events
-        self.setup = setup
+        self.setup = setup  # given a worker's share of the chains
         self.workers = workers
+        self.selector = selectors.DefaultSelector()
         for worker in workers:
-            worker.send((*setup, worker.share))
+            self._start(worker)
 
     def run(self, indexes: list[int], stop: threading.Event) -> Generator[dict[str, Any], None, bool]:
         """Yield one line for each task of `indexes`, as soon as it is back, until `stop` is set; return whether all were."""
         queue = deque(indexes)
         self._feed(queue)
         left = len(indexes)
-        while left:
-            stopping = stop.is_set()
-            lines: list[dict[str, Any]] = []
-            # Never an unbounded wait: this thread must wake to see `stop` (see POLL_S). Once stopping, only what is here.
-            for connection in wait([worker.connection for worker in self.workers], timeout=0 if stopping else POLL_S):
-                worker = next(worker for worker in self.workers if worker.connection is connection)
-                while self._read(worker, lines) and connection.poll():
-                    pass
-            if not stopping:  # before the lines are handed over: the caller may take its time with each (--output syncs it)
-                self._feed(queue)
-            left -= len(lines)
-            yield from lines
-            if stopping:
-                return False
+        with self.selector:
+            while left:
+                stopping = stop.is_set()
+                lines: list[dict[str, Any]] = []
+                # Never an unbounded wait: this thread must wake to see `stop` (see POLL_S). Once stopping, all that is here.
+                ready = self.selector.select(0 if stopping else POLL_S)
+                while ready:
+                    for key, _ in ready:
+                        self._read(key.data, lines)
+                    ready = self.selector.select(0) if stopping else []
+                if not stopping:  # before the lines are handed over: the caller may take its time with each (--output syncs it)
+                    self._feed(queue)
+                left -= len(lines)
+                yield from lines
+                if stopping:
+                    return False
         return True
 
     def _feed(self, queue: deque[int]) -> None:
@@ -136,13 +156,17 @@ class _Schedule:
             worker.held.add(index)
             worker.send((index, self.tasks[index]))
 
-    def _read(self, worker: _Worker, lines: list[dict[str, Any]]) -> bool:
-        """Take one message of `worker`; False when it has died, its tasks failed and a new worker in its place."""
+    def _start(self, worker: _Worker) -> None:
+        self.selector.register(worker.connection, selectors.EVENT_READ, worker)
+        worker.send(self.setup(worker.share))
+
+    def _read(self, worker: _Worker, lines: list[dict[str, Any]]) -> None:
+        """Take one message of `worker`; if it has died, fail the tasks it held and start a new worker in its place."""
         try:
             message = worker.connection.recv_bytes()
         except (EOFError, OSError):
             lines.extend(self._lost(worker))
-            return False
+            return
         kind, body = message[:1], message[1:]
         if kind == EVENT:
             _replay(self.events, body)
@@ -155,10 +179,10 @@ class _Schedule:
         else:  # REFUSED: what the parent verified could not be loaded there
             refusal = json.loads(body)
             raise VerificationError(refusal["problems"]) if "problems" in refusal else WasmAgentsError(refusal["error"])
-        return True
 
     def _lost(self, worker: _Worker) -> list[dict[str, Any]]:
         """A worker died: fail the tasks it ran (they may have run partly: never twice) and start another in its place."""
+        self.selector.unregister(worker.connection)
         worker.connection.close()
         code = _ended(worker.process, time.monotonic() + LEAVE_S)
         if not worker.ready:
@@ -169,8 +193,8 @@ class _Schedule:
             self.events.emit("worker.task.lost", "warning", index=index, worker_pid=worker.process.pid, message=message)
             lines.append(output_line(index, self.tasks[index], {"ok": False, "error": Failure(ErrorKind.WORKER_LOST, message).to_json()}))
         successor = _Worker(worker.share)
-        successor.send((*self.setup, successor.share))
         self.workers[self.workers.index(worker)] = successor
+        self._start(successor)
         return lines
 
 
@@ -258,9 +282,13 @@ def serve(fd: int) -> NoReturn:
 
 
 def _work(connection: Connection, channel: "_Channel") -> None:
-    verified, level, share = connection.recv()
+    setup: _Setup = connection.recv()
+    if setup.level is None:
+        events = Events(None)
+    else:
+        events = _Relay(channel, setup.level) if setup.starts else Events(channel, setup.level)
     try:
-        runner = Runner(verified, _Relay(channel, level) if level else Events(None), warm=WARM)
+        runner = Runner(setup.dist, events, warm=WARM)
     except VerificationError as error:  # a component changed after the parent verified it
         channel.send(REFUSED, json.dumps({"problems": error.problems}).encode())
         return
@@ -269,7 +297,7 @@ def _work(connection: Connection, channel: "_Channel") -> None:
         channel.send(REFUSED, json.dumps({"error": text}).encode())
         return
     channel.send(READY)
-    chains = ThreadPoolExecutor(share, thread_name_prefix="wasm-agents-chain")
+    chains = ThreadPoolExecutor(setup.chains, thread_name_prefix="wasm-agents-chain")
     try:
         while (task := connection.recv()) is not None:
             chains.submit(_chain, runner, channel, *task)
