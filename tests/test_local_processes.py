@@ -148,6 +148,12 @@ def test_a_dist_changed_before_the_batch_is_refused_and_no_worker_runs_it(deep_d
         next(lines)
     time.sleep(LEAVE_S)
     assert worker_pids() == set()
+    (tmp_path / "tasks.jsonl").write_text('{"op": "add", "a": 1, "b": 1}\n' * 4)
+    done = subprocess.run([*CLI, "run", str(dist), "--task-file", str(tmp_path / "tasks.jsonl"), "-j", "2", "--workers", "2"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 3 and done.stdout == ""
+    [error] = done.stderr.splitlines()  # nothing from the workers, told to leave before they had a dist
+    assert error.startswith("error: components/echo.wasm: sha256 mismatch")
 
 
 def test_a_killed_worker_fails_the_tasks_it_held_only_and_another_takes_its_place(deep_dist):

@@ -1,5 +1,5 @@
-"""Worker processes of the local backend: each holds a Runner of its own (engine, compiled components, warm pool) and
-runs the chains its parent sends it, so that chains run side by side instead of sharing one GIL.
+"""Worker processes of the local backend: each holds a Runner of its own (engine, compiled components) and runs the
+chains its parent sends it, so that chains run side by side instead of sharing one GIL.
 
 A worker is a fresh interpreter (`python -m wasm_agents.backends.workers FD`), never a fork: a forked child would
 inherit the locks of the parent's threads, and wasmtime engines without their epoch ticker (no wall-time limit).
@@ -157,6 +157,7 @@ class _Schedule:
             worker.send((index, self.tasks[index]))
 
     def _start(self, worker: _Worker) -> None:
+        """Listen to `worker` and tell it what to run."""
         self.selector.register(worker.connection, selectors.EVENT_READ, worker)
         worker.send(self.setup(worker.share))
 
@@ -281,8 +282,11 @@ def serve(fd: int) -> NoReturn:
     os._exit(0)  # without interpreter teardown, as the command line leaves (see cli._exit)
 
 
-def _work(connection: Connection, channel: "_Channel") -> None:
-    setup: _Setup = connection.recv()
+def _work(connection: Connection, channel: _Channel) -> None:
+    """Load the dist the parent sends, say whether that worked, then run the tasks that come, `setup.chains` at once."""
+    setup: _Setup | None = connection.recv()
+    if setup is None:  # told to leave before it was told what to run (the dist did not verify)
+        return
     if setup.level is None:
         events = Events(None)
     else:
