@@ -6,6 +6,7 @@
 //   MODE "chain": one multiply chain, then exit (the whole process, like `wasm-agents run`)
 //   MODE "warm":  REPEAT chains in warm interpreters, timed one by one
 //   MODE "kernels": EXAMPLE_DIR is the kernels agent's folder; REPEAT timed runs of each of its CPU kernels
+//   MODE "kernels-cpu": the same, as {"ms": {kernel: [...]}, "cpu_ms": {kernel: [...]}} with the process's CPU time of each run
 //   MODE "interpreter": EXAMPLE_DIR is the kernels agent's folder; its description of Pyodide's interpreter
 // Prints one JSON object on stdout.
 import fs from "node:fs";
@@ -86,15 +87,23 @@ function rssMb() {
 const ADD = '{"op": "add", "a": 2, "b": 3}';
 const MULTIPLY = '{"op": "multiply", "a": 6, "b": 7}';
 const out = {};
-if (mode === "kernels") {
+if (mode === "kernels" || mode === "kernels-cpu") {
   await loadAgent("kernels", exampleDir);
   const py = agents.kernels.py;
   py.runPython("import main");
+  const wall = {}, cpu = {};
   for (const kernel of py.runPython("list(main.KERNELS)").toJs()) {
     py.runPython(`main.run_kernel("${kernel}")`); // warm-up, as on the other sides
-    out[kernel] = [];
-    for (let i = 0; i < repeat; i++) out[kernel].push(py.runPython(`main.run_kernel("${kernel}")["ms"]`));
+    wall[kernel] = [];
+    cpu[kernel] = [];
+    for (let i = 0; i < repeat; i++) {
+      const before = process.cpuUsage();
+      wall[kernel].push(py.runPython(`main.run_kernel("${kernel}")["ms"]`));
+      const used = process.cpuUsage(before);
+      cpu[kernel].push((used.user + used.system) / 1000);
+    }
   }
+  Object.assign(out, mode === "kernels" ? wall : { ms: wall, cpu_ms: cpu });
 } else if (mode === "interpreter") {
   await loadAgent("kernels", exampleDir);
   Object.assign(out, JSON.parse(agents.kernels.py.runPython("import json, main; json.dumps(main.interpreter())")));
