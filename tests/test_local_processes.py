@@ -100,6 +100,12 @@ def test_workers_give_the_lines_threads_give(deep_dist):
     assert worker_pids() == set()  # a finished batch waits for its workers to leave
 
 
+def test_workers_run_only_the_tasks_asked_for(deep_dist):
+    tasks = [{"id": i, "op": "add", "a": i, "b": 1} for i in range(6)]
+    lines = run_tasks(deep_dist, tasks, Local(2, workers=2), indexes=[1, 4, 5])  # as --resume asks
+    assert sorted((line["index"], line["id"], line["result"]) for line in lines) == [(1, 1, 2), (4, 4, 5), (5, 5, 6)]
+
+
 def test_events_of_workers_are_those_of_threads_with_their_fields(deep_dist):
     def chains(workers: int) -> dict:
         stream = io.StringIO()
