@@ -184,3 +184,15 @@ def test_imports_beyond_the_memory_limit_fail_the_build(tmp_path: Path) -> None:
     toml.write_text(toml.read_text().replace("memory_mb = 512", "memory_mb = 48"))
     with pytest.raises(BuildError, match=r"^agent 'analyst': its imports take \d+ MiB of memory, more than its limit of 48 MiB \(raise \[limits\] memory_mb in agent-analyst/agent.toml\)$"):
         build(project)
+
+
+def test_inspect_shows_the_image_and_worker_processes_run_the_chain(project: Path) -> None:
+    from wasm_agents.backends import Local, run_tasks
+    from wasm_agents.inspection import describe
+
+    agents = describe(project / "dist")["agents"]
+    assert agents["analyst"]["runtime"] == "scientific" and agents["analyst"]["image"]["path"] == image_path("analyst")
+    assert "component" in agents["agent"] and "image" not in agents["agent"]
+    tasks = [{"op": "solve", "a": [[2.0, 0.0], [0.0, 4.0]], "b": [2.0, float(n)]} for n in range(6)]
+    lines = sorted(run_tasks(project / "dist", tasks, Local(concurrency=2, workers=2)), key=lambda line: line["index"])
+    assert [line["result"]["analyst"] for line in lines] == [[1.0, n / 4] for n in range(6)]

@@ -166,17 +166,18 @@ def inspect(dist: Path, as_json: bool, trusted_keys: tuple[Path, ...]) -> None:
 
     console = Console()
     agents = Table(title=f"Agents (chain: {' -> '.join(description['chain']['order'])})")
-    for column in ("agent", "folder", "limits", "may delegate to", "dependencies", "component"):
+    for column in ("agent", "folder", "limits", "may delegate to", "dependencies", "component or image"):
         agents.add_column(column, overflow="fold")  # wrapped, never cut: a hash or version must be read whole
     for name, agent in description["agents"].items():
         limits = agent["limits"]
+        code = agent.get("component") or agent["image"]
         agents.add_row(
             name,
             agent["folder"] + "/",
             f"{limits['memory_mb']} MiB, {limits['wall_time_s']:g} s" + (f", fuel {limits['fuel']}" if "fuel" in limits else ""),
             (", ".join(agent["may_delegate_to"]) or "none") if "may_delegate_to" in agent else "any",
             ", ".join(f"{d['name']} {d['version']}" for d in agent["dependencies"]) or "-",
-            f"{agent['component']['size'] / 1e6:.1f} MB {agent['component']['sha256'][:12]}",
+            f"{code['size'] / 1e6:.1f} MB {code['sha256'][:12]}" + (" (scientific)" if "image" in agent else ""),
         )
     console.print(agents)
     files = Table(title="Files")

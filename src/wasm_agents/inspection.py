@@ -6,6 +6,7 @@ from typing import Any
 
 from wasm_agents.artifacts import TrustPolicy, verify_dist
 from wasm_agents.artifacts.layout import DEPS_ARTIFACT
+from wasm_agents.project import SCIENTIFIC_RUNTIME
 
 DIST_INFO = re.compile(r"^(?P<agent>[^/]+)/(?P<name>[^/]+?)-(?P<version>[^-/]+)\.dist-info/METADATA$")
 
@@ -20,11 +21,12 @@ def describe(path: Path, trust: TrustPolicy | None = None) -> dict[str, Any]:
     project = dist.project.to_json()
     agents = {}
     for name, agent in project["agents"].items():
-        _, component = dist.component(name)
+        code = dist.agent_code(name)
         agents[name] = {
             **agent,
             "dependencies": sorted(dependencies.get(name, []), key=lambda d: d["name"].lower()),
-            "component": {"path": component.path, "size": component.size, "sha256": component.sha256},
+            # a component, or on the scientific runtime the memory image its instances start from
+            "image" if agent.get("runtime") == SCIENTIFIC_RUNTIME else "component": {"path": code.path, "size": code.size, "sha256": code.sha256},
         }
     return {
         "dist": str(path),

@@ -119,10 +119,23 @@ class VerifiedDist:
             runtime_guest=None if scientific is None else scientific / SCIENTIFIC_GUEST,
         )
 
+    def agent_code(self, agent: str) -> FileEntry:
+        """Return the entry of what `agent` runs as: its component, or its memory image on the scientific runtime."""
+        scientific = self.project.agents[agent].runtime == SCIENTIFIC_RUNTIME
+        return self.manifest.files[image_path(agent) if scientific else component_path(agent)]
+
+    def compiled_sha256(self, agent: str) -> str:
+        """Return the SHA256 of the code compiled for `agent`: its component's, or the scientific runtime module's."""
+        if self.project.agents[agent].runtime == SCIENTIFIC_RUNTIME:
+            return self._scientific_module().sha256
+        return self.component(agent)[1].sha256
+
     def scientific_module(self) -> tuple[Path, str]:
         """Return the scientific runtime's core module, unpacked on this host, and the SHA256 it must have."""
-        entry = next(entry for entry in self.listing(SCIENTIFIC_ARTIFACT).files if entry.path == SCIENTIFIC_MODULE)
-        return self.unpacked(SCIENTIFIC_ARTIFACT) / SCIENTIFIC_MODULE, entry.sha256
+        return self.unpacked(SCIENTIFIC_ARTIFACT) / SCIENTIFIC_MODULE, self._scientific_module().sha256
+
+    def _scientific_module(self) -> FileEntry:
+        return next(entry for entry in self.listing(SCIENTIFIC_ARTIFACT).files if entry.path == SCIENTIFIC_MODULE)
 
     def image(self, agent: str) -> Path:
         """Return a copy of `agent`'s memory image that this host wrote, checked against its SHA256 as it was copied.

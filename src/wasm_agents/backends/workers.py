@@ -202,8 +202,8 @@ class _Schedule:
 def _compile(verified: VerifiedDist, events: Events) -> None:
     """Compile what this host's cache lacks, here and once, as the in-process Runner does (with its events): workers
     started together would all compile the same components."""
-    components = ((verified.component(name)[1].sha256, spec.limits.fuel is not None) for name, spec in verified.project.agents.items())
-    if not all(compiled_path(sha256, fuel).is_file() for sha256, fuel in components):
+    compiled = ((verified.compiled_sha256(name), spec.limits.fuel is not None) for name, spec in verified.project.agents.items())
+    if not all(compiled_path(sha256, fuel).is_file() for sha256, fuel in compiled):
         Runner(verified, events, warm=0).close()
 
 
