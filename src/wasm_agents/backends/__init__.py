@@ -1,5 +1,6 @@
-"""Where chains run: in this process (`Local`) or on a Ray cluster (`Ray`). Both yield the same lines."""
+"""Where chains run: on this machine (`Local`: threads of this process, or worker processes) or on a Ray cluster (`Ray`). All yield the same lines."""
 
+import os
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -7,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from wasm_agents.artifacts import TrustPolicy
+from wasm_agents.errors import WasmAgentsError
 from wasm_agents.events import Events
 
 BACKENDS = ("local", "ray")
@@ -18,8 +20,8 @@ POLL_S = 0.1
 
 @dataclass(frozen=True)
 class Local:
-    """Run chains on this machine, `concurrency` at once: spread over `workers` worker processes (default: one per core,
-    for a batch), or on threads of this process (`workers=0`, and always for a single task)."""
+    """Run chains on this machine, `concurrency` at once: spread over `workers` worker processes (default: one per core
+    for a large batch, see local.worker_count), or on threads of this process (`workers=0`, and always for one task)."""
 
     concurrency: int = 1
     workers: int | None = None
@@ -29,6 +31,8 @@ class Local:
             raise ValueError(f"Local: concurrency must be at least 1, got {self.concurrency}")
         if self.workers is not None and self.workers < 0:
             raise ValueError(f"Local: workers must be 0 (this process) or more, got {self.workers}")
+        if self.workers and os.name != "posix":
+            raise WasmAgentsError("--workers: worker processes need Linux or macOS (they get their socket as a file descriptor)")
 
 
 @dataclass(frozen=True)

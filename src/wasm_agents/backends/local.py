@@ -38,7 +38,7 @@ def worker_count(options: Local, tasks: int) -> int:
         return 0
     if options.workers is not None:
         return min(options.workers, options.concurrency, tasks)
-    count = min(os.cpu_count() or 1, options.concurrency)
+    count = min(os.cpu_count() or 1, options.concurrency) if os.name == "posix" else 0
     return count if count > 1 and tasks >= MIN_TASKS_FOR_WORKERS else 0  # one worker is no faster than this process
 
 
