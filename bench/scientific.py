@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
@@ -86,29 +87,41 @@ def main() -> None:
     started = time.monotonic()
     files = runtime_files()
     figures: dict = {}
+    load: dict[str, float] = {}  # the machine is shared: how busy it was as each section started
+
+    def section(name: str) -> None:
+        load[name] = round(os.getloadavg()[0], 1)
+
     if args.compile:
+        section("compile")
         figures.update(compile_figures(files))
+    section("runtime")
     figures.update(load_figures(files))
     with tempfile.TemporaryDirectory() as folder:
         figures.update(runtime_figures(files, Path(folder), args.repeat))
+        section("kernels")
         figures.update(kernel_figures(open_image(Path(folder) / "numpy-pandas.img"), args.rounds))
     with tempfile.TemporaryDirectory() as folder:
         project = Path(shutil.copytree(DATA_EXAMPLE, Path(folder) / "data", ignore=shutil.ignore_patterns("dist", "__pycache__")))
+        section("build")
         start = time.monotonic()
         build(project)
         figures["data_example_build_s"] = round(time.monotonic() - start, 1)
         figures.update(dist_figures(project / "dist"))
+        section("chain")
         figures.update(chain_figures(project / "dist", args.chains))
-    figures["load_average_1min"] = round(os.getloadavg()[0], 1)
+    section("end")
     report = {
         "figures": figures,
         "targets": {key: target_row(figures[key], *target) for key, target in TARGETS.items()},
         "machine": {
+            "load_average_1min": load,
             "platform": platform.platform(),
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
             "numpy": np.__version__,
             "pandas": pd.__version__,
+            "wasmtime": version("wasmtime"),
         },
         "run": {"at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), "seconds": round(time.monotonic() - started)},
     }
