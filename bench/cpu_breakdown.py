@@ -334,7 +334,7 @@ def component_structure(component: bytes) -> dict:
     """How CPython is laid out in the component: its shared libraries, and what libpython calls in other modules."""
     shapes = [module_shape(module) for module in core_modules(component)]
     libpython = next(s for s in shapes if "PyEval_EvalCode" in s["exports"])
-    libc = next(s for s in shapes if "malloc" in s["exports"] and s is not libpython)
+    libc = next(s for s in shapes if s["shared_library"] and "malloc" in s["exports"] and s is not libpython)
     env = libpython["imports"].get("env", {"function": []})["function"]
     from_libc = sorted(set(env) & libc["exports"])
     return {
