@@ -15,9 +15,10 @@ from wasm_agents.events import Events
 from wasm_agents.orchestrator import ChainResult, Runner
 
 # A worker process takes ~0.3-0.5 s of CPU to start (interpreter, imports, Runner). `run -j 2` of the example's
-# two-agent chain on 2 cores, threads against two workers, whole process: 100 tasks 1.75 / 2.25 s, 200 tasks
-# 3.57 / 3.50 s, 1000 tasks 15.8 / 10.9 s. Below this many tasks, threads of this process finish first.
-MIN_TASKS_FOR_WORKERS = 200
+# two-agent chain on 2 cores shared with other work, threads against two workers, whole process: 100 tasks 1.75 /
+# 2.25 s, 200 tasks 3.57 / 3.50 s, 1000 tasks 15.8 / 10.9 s (load ~5); 200 tasks 4.73 / 5.49 s, 400 tasks
+# 7.17 / 7.47 s, 1000 tasks 16.4 / 14.6 s (load ~8). Below this many tasks, threads of this process finish first.
+MIN_TASKS_FOR_WORKERS = 500
 
 
 def run_local(
