@@ -61,9 +61,9 @@ def deep_dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build(project).dist
 
 
-def lines_of(dist: Path, tasks: list, workers: int, events: Events | None = None, **options) -> list[dict]:
+def lines_of(dist: Path, tasks: list, workers: int, events: Events | None = None) -> list[dict]:
     """Every line of a batch, in task order."""
-    return sorted(run_tasks(dist, tasks, Local(2, workers), events=events, **options), key=lambda line: line["index"])
+    return sorted(run_tasks(dist, tasks, Local(2, workers), events=events), key=lambda line: line["index"])
 
 
 def comparable(line: dict) -> dict:
