@@ -44,14 +44,14 @@ PYODIDE_VERSION = "314.0.7"  # Python 3.14, as in our guests
 
 # Targets: (key, comparison, value, unit)
 TARGETS = {
-    "cold_start_ms": ("<=", 3.0),
+    "cold_start_ms": ("<=", 2.0),
     "hop_ms": ("<=", 1.0),
     "cpu_ratio_vs_native": ("<=", 1.5),
     "cpu_ratio_vs_pyodide": ("<=", 1.0),
-    "mem_per_instance_mb": ("<=", 12.0),
-    "chains_per_s": (">=", 1000.0),
+    "mem_per_instance_mb": ("<=", 8.0),
+    "chains_per_s": (">=", 400.0),
     "build_nochange_s": ("<=", 1.0),
-    "process_speedup_vs_pyodide": (">=", 20.0),
+    "process_speedup_vs_pyodide": (">=", 40.0),
 }
 
 

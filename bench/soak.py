@@ -165,7 +165,8 @@ def main() -> None:
         out = {"deadlines": deadlines(dist, 10)}
         print("deadlines", json.dumps(out["deadlines"]), flush=True)
         for name in args.backends.split(","):
-            backend = Local(concurrency=args.concurrency) if name == "local" else Ray()
+            # Threads of this process: the RSS samples are this process's, and would miss worker processes'.
+            backend = Local(concurrency=args.concurrency, workers=0) if name == "local" else Ray()
             out[name] = soak(dist, backend, args.chains)
             print(name, json.dumps(out[name], indent=2), flush=True)
     finally:

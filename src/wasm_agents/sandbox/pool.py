@@ -85,8 +85,12 @@ class SandboxMaker:
     limits: Limits
     mounts: Mounts
 
-    def make(self) -> Sandbox:
-        """Instantiate the component in a fresh Store under the limits and warm it up."""
+    def make(self, warm_up: bool = True) -> Sandbox:
+        """Instantiate the component in a fresh Store under the limits and, with `warm_up`, warm it up.
+
+        The warm-up only takes the instance's first page faults ahead of its task: worth it for a sandbox made ahead
+        of demand, not for one its task is already waiting for (which would pay them twice over).
+        """
         fuel = self.limits.fuel is not None
         store = Store(self.engines.engine(fuel))
         output = GuestOutput()
@@ -98,7 +102,8 @@ class SandboxMaker:
             if fuel:
                 store.set_fuel(WARM_UP_FUEL)
             run = self.engines.linker(fuel).instantiate(store, self.component).get_func(store, "run")
-            _call(store, run, WARM_UP)
+            if warm_up:
+                _call(store, run, WARM_UP)
         except BaseException:
             if scratch:
                 remove_tree(Path(scratch))
@@ -119,15 +124,15 @@ class WarmPool:
     def __init__(self, size: int) -> None:
         self.size = size
         self._ready: dict[str, queue.SimpleQueue[Sandbox]] = {}
-        self._makers: dict[str, Callable[[], Sandbox]] = {}
+        self._makers: dict[str, Callable[[bool], Sandbox]] = {}
         self._wanted: queue.SimpleQueue[str | None] = queue.SimpleQueue()  # agents to make a sandbox for
         self._stock: dict[str, int] = {}  # per agent: ready plus being made
         self._lock = threading.Lock()
         self._filler = threading.Thread(target=self._fill, name="wasm-agents-warm-pool", daemon=True)
         self._filler.start()
 
-    def add(self, name: str, make: Callable[[], Sandbox]) -> None:
-        """Register how to make sandboxes for agent `name` and start filling its share of the pool."""
+    def add(self, name: str, make: Callable[[bool], Sandbox]) -> None:
+        """Register how to make sandboxes for agent `name` (`make(warm_up)`) and start filling its share of the pool."""
         self._ready[name] = queue.SimpleQueue()
         self._makers[name] = make
         self._stock[name] = 0
@@ -139,7 +144,7 @@ class WarmPool:
         try:
             sandbox = self._ready[name].get_nowait()
         except queue.Empty:
-            return self._makers[name]()
+            return self._makers[name](False)
         with self._lock:
             self._stock[name] -= 1
         return sandbox
@@ -163,7 +168,7 @@ class WarmPool:
     def _fill(self) -> None:
         while (name := self._wanted.get()) is not None:
             try:
-                self._ready[name].put(self._makers[name]())
+                self._ready[name].put(self._makers[name](True))
             except Exception:  # noqa: BLE001 - take() makes one inline and reports the failure there
                 with self._lock:
                     self._stock[name] -= 1

@@ -73,8 +73,11 @@ class ScientificMaker:
     limits: Limits
     mounts: Mounts
 
-    def make(self) -> Sandbox:
-        """Instantiate the module in a fresh Store under the limits and restore the agent's image into it."""
+    def make(self, warm_up: bool = True) -> Sandbox:
+        """Instantiate the module in a fresh Store under the limits and restore the agent's image into it.
+
+        Restoring maps the image's pages without touching them: there is nothing to warm up ahead of the task.
+        """
         fuel = self.limits.fuel is not None
         store = Store(self.engines.engine(fuel))
         output = GuestOutput()
