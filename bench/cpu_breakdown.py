@@ -24,8 +24,9 @@ V8 (bench/wasi_python.mjs, given a node that compiles it with --node: node 24+, 
 both warm (the kernels run over and over for 5 s first, then one timed run of each per round), each run's own ms.
 
 Writes bench/results/cpu_breakdown.json. Usage: python bench/cpu_breakdown.py [--repeat N] [--no-pyodide]
-[--no-scientific] [--node PATH] [--wasm-tools PATH] [--kernels fib,loop]. The first run compiles the component once per engine configuration
-(~10-40 s each on 2 cores, cached by component, configuration and wasmtime version); a run of 7 rounds ~6 min.
+[--no-scientific] [--node PATH] [--wasm-tools PATH] [--kernels fib,loop]. The first run compiles the component once
+per engine configuration (~10-60 s each on 2 cores, cached by component, configuration and wasmtime version); 9 rounds
+with every side took ~7 min here.
 """
 
 import argparse
