@@ -10,7 +10,6 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -145,6 +144,8 @@ def build(
 
 def tool_versions() -> dict[str, str]:
     """Return the versions recorded in manifest.json."""
+    from importlib.metadata import version  # with the email package it loads, too slow for `run`, which imports this module
+
     return {
         "wasm-agents": version("wasm-agents"),
         "componentize-py": version("componentize-py"),

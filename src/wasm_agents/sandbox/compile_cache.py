@@ -7,7 +7,6 @@ key binds the code's SHA256, the wasmtime version and the engine configuration.
 import hashlib
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
-from importlib.metadata import version
 from pathlib import Path
 from typing import TypeVar
 
@@ -17,6 +16,7 @@ from wasmtime.component import Component
 from wasm_agents.errors import VerificationError
 from wasm_agents.paths import cache_dir, write_atomically
 from wasm_agents.sandbox.engine import config_fingerprint
+from wasm_agents.sandbox.wasmtime_version import wasmtime_version
 
 try:
     import fcntl
@@ -77,5 +77,5 @@ def compiled_path(sha256: str, fuel: bool) -> Path:
 
 def cache_key(sha256: str, fuel: bool) -> str:
     """Return the cache file's key for a code hash and engine configuration."""
-    material = f"{sha256};wasmtime={version('wasmtime')};{config_fingerprint(fuel)}"
+    material = f"{sha256};wasmtime={wasmtime_version()};{config_fingerprint(fuel)}"
     return hashlib.sha256(material.encode()).hexdigest()

@@ -4,13 +4,13 @@ import sys
 import threading
 import time
 from functools import cache
-from importlib.metadata import version
 
 from packaging.version import Version
 from wasmtime import Config, Engine
 from wasmtime.component import Linker, Variant
 
 from wasm_agents.errors import WasmAgentsError
+from wasm_agents.sandbox.wasmtime_version import wasmtime_version
 
 EPOCH_TICK_S = 0.002
 ADVANCE_STEP = 1000  # ticks between two looks at the clock in advance()
@@ -25,7 +25,7 @@ class EngineSet:
     """One engine per configuration (with or without fuel), each with one linker, all sharing one epoch ticker."""
 
     def __init__(self) -> None:
-        check_wasmtime(version("wasmtime"), sys.platform)
+        check_wasmtime(wasmtime_version(), sys.platform)
         self._engines: dict[bool, Engine] = {}
         self._linkers: dict[bool, Linker] = {}
         self._lock = threading.Lock()
