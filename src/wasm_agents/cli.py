@@ -7,9 +7,9 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
-from typing import Any, NoReturn, TextIO
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 import click
 
@@ -28,6 +28,9 @@ from wasm_agents.sandbox.guest_json import no_constant
 from wasm_agents.sandbox.guests import stop_process_guests
 from wasm_agents.sandbox.scratch import remove_process_scratch
 from wasm_agents.artifacts.signing import TRUSTED_KEYS_ENV
+
+if TYPE_CHECKING:
+    from wasm_agents.console import BatchProgress
 
 trusted_key_option = click.option(
     "--trusted-key",
@@ -311,9 +314,7 @@ def run(
     """Verify DIST (and its signature if keys are trusted), then run each task through its agent chain; one JSON result per task on stdout."""
     from wasm_agents.artifacts import trust_policy
     from wasm_agents.backends import Local, Ray, run_tasks
-    from wasm_agents.console import BatchProgress, stderr_console
     from wasm_agents.journal import Journal
-    from wasm_agents.timeline import recording
 
     if (dist / "agent").is_dir() and not (dist / "manifest.json").exists():
         raise WasmAgentsError(f"{dist}: this is a project folder, not a dist; did you mean {dist / 'dist'}? (build it with: wasm-agents build {dist})")
@@ -327,7 +328,7 @@ def run(
     todo = [index for index in range(len(tasks)) if index not in done]
     failed_before = not all(done.values())  # a task the results file already holds as failed
     results = _claim_stdout()
-    with _events_stream(events_path) as stream, recording(_run_events(stream, log_level, log_format), trace_path) as events:
+    with _events_stream(events_path) as stream, _recording(_run_events(stream, log_level, log_format), trace_path) as events:
         if not todo:
             _exit(EXIT_AGENT_FAILED if failed_before else EXIT_OK)
         stop = threading.Event()
@@ -339,8 +340,9 @@ def run(
         finished: dict[int, str] = {}
         printed = 0
         tally = _Tally()
-        progress = BatchProgress(stderr_console() if _shows_progress(len(todo), events_path, log_format) else None, len(todo))
-        progress.start()
+        progress = _batch_progress(len(todo), events_path, log_format)
+        if progress:
+            progress.start()
         try:
             with _interrupt_sets(stop):  # so no line is lost to a KeyboardInterrupt between two statements
                 for line in lines:
@@ -348,7 +350,8 @@ def run(
                     if journal:
                         journal.append(text)
                     tally.add(line)
-                    progress.add(line["ok"])
+                    if progress:
+                        progress.add(line["ok"])
                     if unordered:
                         results.write(finished.pop(line["index"]) + "\n")
                     while not unordered and printed < len(todo) and todo[printed] in finished:
@@ -358,7 +361,8 @@ def run(
             if stop.is_set():  # Ctrl-C: the backend handed over every line finished by then, and stopped
                 raise KeyboardInterrupt
         except KeyboardInterrupt:
-            progress.stop()  # before anything else is printed
+            if progress:
+                progress.stop()  # before anything else is printed
             lines.close()  # cancels outstanding tasks and stops the workers before exiting (after a second Ctrl-C)
             for index in sorted(finished):  # what finished behind a task still running is kept too
                 results.write(finished[index] + "\n")
@@ -366,7 +370,8 @@ def run(
             tally.report(len(todo), interrupted=True)
             raise
         finally:
-            progress.stop()
+            if progress:
+                progress.stop()
     tally.report(len(todo))
     _exit(EXIT_AGENT_FAILED if failed_before or tally.failed else EXIT_OK)
 
@@ -426,9 +431,22 @@ def _run_events(stream: TextIO, level: str, log_format: str | None) -> Events:
     return SpinningEvents(stream, level, stderr_console())
 
 
-def _shows_progress(tasks: int, events_path: Path | None, log_format: str | None) -> bool:
-    """Whether a batch draws a progress bar on stderr: on a terminal, for more than one task, and not among JSON events."""
-    return tasks > 1 and sys.stderr.isatty() and not (events_path is None and log_format == "json")
+def _batch_progress(tasks: int, events_path: Path | None, log_format: str | None) -> "BatchProgress | None":
+    """A batch's progress bar on stderr: on a terminal, for more than one task, and not among JSON events; else None."""
+    if tasks < 2 or not sys.stderr.isatty() or (events_path is None and log_format == "json"):
+        return None
+    from wasm_agents.console import BatchProgress, stderr_console  # rich: ~50 ms of imports, paid only where it draws
+
+    return BatchProgress(stderr_console(), tasks)
+
+
+def _recording(events: Events, path: Path | None) -> AbstractContextManager[Events]:
+    """Yield `events`, or with --trace FILE a recorder of them that writes the timeline there (see timeline.recording)."""
+    if path is None:
+        return nullcontext(events)
+    from wasm_agents.timeline import recording
+
+    return recording(events, path)
 
 
 @contextmanager
