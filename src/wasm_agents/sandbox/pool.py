@@ -89,7 +89,9 @@ class SandboxMaker:
         """Instantiate the component in a fresh Store under the limits and, with `warm_up`, warm it up.
 
         The warm-up only takes the instance's first page faults ahead of its task: worth it for a sandbox made ahead
-        of demand, not for one its task is already waiting for (which would pay them twice over).
+        of demand, not for one its task is already waiting for (which would pay them twice over). Under a fuel budget
+        it always runs: the harness's first-call work would otherwise be charged to the agent, and fuel must count the
+        same wherever the sandbox came from.
         """
         fuel = self.limits.fuel is not None
         store = Store(self.engines.engine(fuel))
@@ -102,7 +104,7 @@ class SandboxMaker:
             if fuel:
                 store.set_fuel(WARM_UP_FUEL)
             run = self.engines.linker(fuel).instantiate(store, self.component).get_func(store, "run")
-            if warm_up:
+            if warm_up or fuel:
                 _call(store, run, WARM_UP)
         except BaseException:
             if scratch:
