@@ -9,6 +9,7 @@ import hashlib
 import shutil
 import tempfile
 import threading
+from collections.abc import Callable
 from importlib.metadata import version
 from pathlib import Path
 
@@ -48,18 +49,25 @@ class WitWorld(wit_world.WitWorld):
 def runtime_artifact() -> tuple[Path, ArtifactManifest]:
     """Return the runtime archive and its manifest, made once per componentize-py version and guest modules."""
     key = _digest(f"{METHOD}; componentize-py {version('componentize-py')}", tree_lines(GUEST_DIR))
-    folder = cache_dir("runtime") / key
-    archive, listing = folder / RUNTIME_ARTIFACT, folder / "manifest.json"
+
+    def fill(tree: Path) -> None:
+        shutil.copytree(guest_stdlib(), tree / RUNTIME_STDLIB)
+        shutil.copytree(GUEST_DIR, tree / RUNTIME_SANDBOX, ignore=shutil.ignore_patterns("__pycache__"))
+
+    return cached_archive(cache_dir("runtime") / key, RUNTIME_ARTIFACT, fill)
+
+
+def cached_archive(folder: Path, name: str, fill: Callable[[Path], None]) -> tuple[Path, ArtifactManifest]:
+    """Return the archive `name` in the cache `folder` and its manifest, made first (from the tree `fill` writes) if absent."""
+    archive, listing = folder / name, folder / "manifest.json"
     if not listing.is_file():
-        stdlib = guest_stdlib()
-        with tempfile.TemporaryDirectory(prefix=".runtime-", dir=folder.parent) as work:
-            tree = Path(work) / "tree"
-            shutil.copytree(stdlib, tree / RUNTIME_STDLIB)
-            shutil.copytree(GUEST_DIR, tree / RUNTIME_SANDBOX, ignore=shutil.ignore_patterns("__pycache__"))
-            staged = Path(work) / "out"
+        with tempfile.TemporaryDirectory(prefix=f".{folder.name}-", dir=folder.parent) as work:
+            tree, staged = Path(work) / "tree", Path(work) / "out"
+            tree.mkdir()
             staged.mkdir()
-            write_reproducible_tar(tree, staged / RUNTIME_ARTIFACT)
-            (staged / "manifest.json").write_bytes(artifact_manifest(staged / RUNTIME_ARTIFACT, RUNTIME_ARTIFACT).to_json())
+            fill(tree)
+            write_reproducible_tar(tree, staged / name)
+            (staged / "manifest.json").write_bytes(artifact_manifest(staged / name, name).to_json())
             publish_folder(staged, folder)
     return archive, ArtifactManifest.from_json(listing.read_bytes(), str(listing))
 

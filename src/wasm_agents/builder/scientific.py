@@ -14,14 +14,13 @@ import threading
 from contextlib import nullcontext
 from pathlib import Path
 
-from wasm_agents.artifacts.archive import artifact_manifest, write_reproducible_tar
 from wasm_agents.artifacts.layout import SCIENTIFIC_ARTIFACT, SCIENTIFIC_GUEST, SCIENTIFIC_LIB, SCIENTIFIC_MODULE
 from wasm_agents.artifacts.model import ArtifactManifest
-from wasm_agents.builder.runtime import tree_lines
-from wasm_agents.paths import cache_dir, publish_folder
 from wasm_agents.artifacts.verify import AgentFolders
 from wasm_agents.builder.componentize import failure
+from wasm_agents.builder.runtime import cached_archive, tree_lines
 from wasm_agents.errors import BuildError
+from wasm_agents.paths import cache_dir
 from wasm_agents.project import MIB, AgentSpec
 from wasm_agents.sandbox import GUEST_DIR as SANDBOX_GUEST_DIR
 from wasm_agents.sandbox import SANDBOX_MOUNT, SCRATCH_MOUNT
@@ -39,23 +38,16 @@ _packing = threading.Lock()
 def scientific_artifact(*, offline: bool = False) -> tuple[Path, ArtifactManifest]:
     """Return the scientific runtime's archive and its manifest, made once per host from the pinned wheel."""
     key = hashlib.sha256("\n".join([METHOD, WHEEL_SHA256, *tree_lines(GUEST_DIR)]).encode()).hexdigest()
-    folder = cache_dir("runtime") / f"scientific-{key}"
-    archive, listing = folder / SCIENTIFIC_ARTIFACT, folder / "manifest.json"
-    with _packing:
-        if not listing.is_file():
-            files = runtime_files(offline=offline)
-            with tempfile.TemporaryDirectory(prefix=".scientific-", dir=folder.parent) as work:
-                tree = Path(work) / "tree"
-                (tree / SCIENTIFIC_LIB).mkdir(parents=True)
-                shutil.copyfile(files.module, tree / SCIENTIFIC_MODULE)
-                shutil.copyfile(files.stdlib / STDLIB_ZIP_NAME, tree / SCIENTIFIC_LIB / STDLIB_ZIP_NAME)
-                shutil.copytree(GUEST_DIR, tree / SCIENTIFIC_GUEST, ignore=shutil.ignore_patterns("__pycache__"))
-                staged = Path(work) / "out"
-                staged.mkdir()
-                write_reproducible_tar(tree, staged / SCIENTIFIC_ARTIFACT)
-                (staged / "manifest.json").write_bytes(artifact_manifest(staged / SCIENTIFIC_ARTIFACT, SCIENTIFIC_ARTIFACT).to_json())
-                publish_folder(staged, folder)
-    return archive, ArtifactManifest.from_json(listing.read_bytes(), str(listing))
+
+    def fill(tree: Path) -> None:
+        files = runtime_files(offline=offline)
+        (tree / SCIENTIFIC_LIB).mkdir()
+        shutil.copyfile(files.module, tree / SCIENTIFIC_MODULE)
+        shutil.copyfile(files.stdlib / STDLIB_ZIP_NAME, tree / SCIENTIFIC_LIB / STDLIB_ZIP_NAME)
+        shutil.copytree(GUEST_DIR, tree / SCIENTIFIC_GUEST, ignore=shutil.ignore_patterns("__pycache__"))
+
+    with _packing:  # the build's threads may all ask: one archive, not one each
+        return cached_archive(cache_dir("runtime") / f"scientific-{key}", SCIENTIFIC_ARTIFACT, fill)
 
 
 def memory_image(
