@@ -213,6 +213,7 @@ class Runner:
             on_log=lambda level, fields: self._guest_log(name, span, budget, level, fields),
             on_output=lambda stream, text: self.events.emit(f"agent.{stream}", "info", budget=budget, agent=name, text=text, **span),
             guests=self.guests,
+            caller=parent and parent.invocation,
         )
         frame.invocation = invocation
         outcome = invoke(partial(self._pool.take, name), invocation, config_json, parent.deadline if parent else chain.deadline)
