@@ -80,7 +80,14 @@ def file_kind(mode: int) -> str:
 
 def parent_folders(paths: Iterable[str]) -> set[str]:
     """Return every directory that contains one of `paths`."""
-    return {path[:index] for path in paths for index, char in enumerate(path) if char == "/"}
+    folders: set[str] = set()
+    for path in paths:
+        # From the innermost folder outwards, until one already found: its own parents were added with it.
+        index = path.rfind("/")
+        while index != -1 and (folder := path[:index]) not in folders:
+            folders.add(folder)
+            index = path.rfind("/", 0, index)
+    return folders
 
 
 def regular_files(root: Path) -> list[str]:
@@ -105,7 +112,7 @@ def path_problem(path: str) -> str | None:
         return "empty path"
     if len(encoded) > MAX_PATH_LENGTH:
         return f"path longer than {MAX_PATH_LENGTH} bytes"
-    if any(len(part.encode()) > MAX_NAME_LENGTH for part in parts):
+    if len(encoded) > MAX_NAME_LENGTH and any(len(part.encode()) > MAX_NAME_LENGTH for part in parts):
         return f"path has a name longer than {MAX_NAME_LENGTH} bytes"
     if not path.isprintable():
         return "path contains a control or non-printable character"

@@ -169,10 +169,14 @@ def verify_dist(dist: Path, trust: TrustPolicy | None = None, *, members: bool =
     for path, kind in sorted(found.items()):
         if path not in expected:
             problems.append(f"{display(path)}: unexpected {kind} (not in {MANIFEST})")
-    regular = [entry for path, entry in manifest.files.items() if found.get(path) == "file"]
-    # Hashing is most of the work and hashlib lets go of the GIL: the files are hashed in parallel.
+    # Largest first, so that no core is left hashing one big file at the end.
+    regular = sorted((entry for path, entry in manifest.files.items() if found.get(path) == "file"), key=lambda entry: -entry.size)
+    # Hashing is most of the work and hashlib lets go of the GIL: the files are hashed in parallel, and meanwhile this
+    # thread parses the archives' listings (each is checked against its own SHA256 as it is read).
     with ThreadPoolExecutor(max(1, min(len(regular), os.cpu_count() or 1))) as pool:
-        file_problems = dict(zip((entry.path for entry in regular), pool.map(partial(_file_problem, dist), regular), strict=True))
+        hashed = pool.map(partial(_file_problem, dist), regular)
+        listings = {listing: _listing(dist, manifest, listing) for listing in ARTIFACTS.values() if found.get(listing) == "file"}
+        file_problems = dict(zip((entry.path for entry in regular), hashed, strict=True))
     verified = set()
     for path in sorted(manifest.files):
         kind = found.get(path)
@@ -190,7 +194,7 @@ def verify_dist(dist: Path, trust: TrustPolicy | None = None, *, members: bool =
             problems.append(f"{path}: not listed in {MANIFEST} (the {what} of agent '{agent}')")
     for archive, listing in ARTIFACTS.items():
         if archive in manifest.files or listing in manifest.files or _needed(archive, manifest.project):
-            _check_artifact(dist, manifest, archive, listing, verified, problems, members)
+            _check_artifact(dist, manifest, archive, listing, listings.get(listing), verified, problems, members)
     if problems and trust is not None and manifest.signed_by is not None:
         problems.append(
             f"{SIGNATURE}: {MANIFEST} carries a valid signature by trusted key {manifest.signed_by}, "
@@ -282,20 +286,28 @@ def _file_problem(dist: Path, entry: FileEntry) -> str | None:
     return None
 
 
+def _listing(dist: Path, manifest: Manifest, listing: str) -> ArtifactManifest | VerificationError:
+    """Return the artifact manifest `listing` of `dist` as load_artifact_manifest reads it, or the error it raised."""
+    try:
+        return load_artifact_manifest(dist, manifest, listing)
+    except VerificationError as e:
+        return e
+
+
 def _check_artifact(
-    dist: Path, manifest: Manifest, archive: str, listing: str, verified: set[str], problems: list[str], members: bool
+    dist: Path, manifest: Manifest, archive: str, listing: str, artifact: ArtifactManifest | VerificationError | None,
+    verified: set[str], problems: list[str], members: bool,
 ) -> None:
-    """Check the artifact manifest `listing` against `archive`, and every member of `archive` against it."""
+    """Check the artifact manifest `listing` (read as `artifact`) against `archive`, and every member of `archive` against it."""
     for name in (archive, listing):
         if name not in manifest.files:
             problems.append(f"{name}: not listed in {MANIFEST}")
     if not {archive, listing} <= verified:
         # Already reported; the members of a file that fails its own hash are not worth reading.
         return
-    try:
-        artifact = load_artifact_manifest(dist, manifest, listing)
-    except VerificationError as e:
-        problems.extend(e.problems)
+    assert artifact is not None  # a verified listing is a regular file, read while the files were hashed
+    if isinstance(artifact, VerificationError):
+        problems.extend(artifact.problems)
         return
     entry = manifest.files[archive]
     if artifact.artifact != archive:
