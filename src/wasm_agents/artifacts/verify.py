@@ -13,7 +13,6 @@ from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 
-from wasm_agents.artifacts.archive import extract_verified, member_problems
 from wasm_agents.artifacts.files import copy_verified, display, file_kind, open_nofollow, parent_folders, sha256_mismatch, walk
 from wasm_agents.artifacts.layout import (
     ARTIFACTS,
@@ -98,6 +97,8 @@ class VerifiedDist:
         key = hashlib.sha256(f"{files[archive].sha256};{files[ARTIFACTS[archive]].sha256}".encode()).hexdigest()
         folder = cache_dir("unpacked") / key
         if not folder.is_dir():
+            from wasm_agents.artifacts.archive import extract_verified  # tarfile and gzip: only once per host and dist
+
             try:
                 extract_verified(self.path / archive, self.listing(archive), folder, "")
             except OSError:
@@ -317,6 +318,8 @@ def _check_artifact(
     if artifact.sha256 != entry.sha256:
         problems.append(f"{listing}: sha256: expected {entry.sha256} (the sha256 of {archive}), got {artifact.sha256}")
     if members:
+        from wasm_agents.artifacts.archive import member_problems  # tarfile and gzip: not for `run`, which skips members
+
         problems.extend(member_problems(dist / archive, artifact, listing))
 
 
