@@ -6,6 +6,7 @@
   python bench/profile.py scaling     # fresh sandboxes/s on 1 thread, 2 threads, 2 processes: what serialises
   python bench/profile.py gc          # chains/s with the cyclic GC as is, frozen, off; GC time per chain
   python bench/profile.py hop         # py-spy (native, idle frames) over paced chains: the critical path
+  python bench/profile.py timeline    # the critical path of a paced chain and of a no-pool task, step by step
 
 Needs py-spy and (for `layers`) nothing else; builds into a temp dir, caches as `make bench` does.
 """
@@ -113,6 +114,59 @@ def layers(dist: Path) -> dict:
     out["hop_ms"] = round(out["runner_chain_ms"] - out["runner_one_agent_ms"], 3)
     out["orchestrator_overhead_ms"] = round(out["runner_one_agent_ms"] - out["invoke_ms"], 3)
     out["invoke_overhead_ms"] = round(out["invoke_ms"] - out["guest_run_call_ms"], 3)
+    return out
+
+
+def timeline(dist: Path) -> dict:
+    """A chain's critical path step by step: the median time between consecutive marks, paced two-agent chains on a
+    warm pool, and paced one-agent chains with no pool (marks: chain, orchestrator, invoke, pool take, guest call)."""
+    import wasm_agents.orchestrator as orchestrator
+    from wasm_agents.sandbox import invocation as invocation_module
+    from wasm_agents.sandbox.pool import WarmPool
+
+    marks: list[tuple[str, float]] = []
+    mark = lambda name: marks.append((name, time.perf_counter()))
+
+    def around(name: str, function):
+        def wrapped(*args):
+            mark(name(*args))
+            try:
+                return function(*args)
+            finally:
+                mark(name(*args) + " returns")
+        return wrapped
+
+    take = WarmPool.take
+
+    def traced_take(pool: WarmPool, agent: str):
+        mark(f"take {agent}")
+        sandbox = take(pool, agent)
+        sandbox.call = around(lambda _: f"guest call {agent}", sandbox.call)
+        return sandbox
+
+    saved = (WarmPool.take, orchestrator.invoke, invocation_module.Invocation.host_call, orchestrator.Runner._invoke)
+    WarmPool.take = traced_take
+    orchestrator.invoke = around(lambda *_: "invoke", orchestrator.invoke)
+    invocation_module.Invocation.host_call = around(lambda *_: "host call", invocation_module.Invocation.host_call)
+    orchestrator.Runner._invoke = around(lambda _, __, agent, *___: f"Runner._invoke {agent}", orchestrator.Runner._invoke)
+    out = {}
+    try:
+        for label, warm, task in (("paced chain, warm pool", 2, MULTIPLY), ("one agent, no pool", 0, ADD)):
+            gaps: dict[str, list[float]] = collections.defaultdict(list)
+            with Runner(dist, warm=warm) as runner:
+                for _ in range(20):
+                    runner.run(task)
+                for _ in range(300):
+                    time.sleep(0.01)
+                    marks.clear()
+                    mark("run")
+                    runner.run(task)
+                    mark("run returns")
+                    for (before, at), (after, then) in zip(marks, marks[1:]):
+                        gaps[f"{before} -> {after}"].append((then - at) * 1000)
+            out[label] = {step: round(statistics.median(ms), 3) for step, ms in gaps.items()}
+    finally:
+        WarmPool.take, orchestrator.invoke, invocation_module.Invocation.host_call, orchestrator.Runner._invoke = saved
     return out
 
 
@@ -315,6 +369,8 @@ def main() -> None:
                 result = layers(dist)
             elif what == "throughput":
                 result = {"on_cpu": pyspy("throughput", dist, 15, []), "holding_gil": pyspy("throughput", dist, 15, ["--gil"])}
+            elif what == "timeline":
+                result = timeline(dist)
             elif what == "scaling":
                 result = scaling(dist)
             elif what == "gc":
