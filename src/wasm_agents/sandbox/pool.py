@@ -71,9 +71,14 @@ class Mounts:
         mounted = {STDLIB_MOUNT: folders.stdlib, SANDBOX_MOUNT: folders.sandbox, CODE_MOUNT: folders.code, DEPS_MOUNT: folders.deps}
         if folders.data is not None:
             mounted[DATA_MOUNT] = folders.data
+        return cls.at(mounted, scratch_mb)
+
+    @classmethod
+    def at(cls, mounted: dict[str, Path | None], scratch_mb: int | None) -> "Mounts":
+        """Mount each host folder of `mounted` read-only at its guest path, in that order; an absent one empty."""
         # A folder without files is still mounted, empty: the snapshot's sys.path names it, the agent its /data.
         empty = cache_dir("empty")
-        return cls(read_only=tuple((guest, str(host if host.is_dir() else empty)) for guest, host in mounted.items()), scratch_mb=scratch_mb)
+        return cls(tuple((guest, str(host if host is not None and host.is_dir() else empty)) for guest, host in mounted.items()), scratch_mb)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,6 @@ from wasmtime.component import Variant
 
 from wasm_agents.artifacts import AgentFolders
 from wasm_agents.errors import ErrorKind
-from wasm_agents.paths import cache_dir
 from wasm_agents.project import MIB, Limits
 from wasm_agents.sandbox import CODE_MOUNT, DATA_MOUNT, DEPS_MOUNT, SANDBOX_MOUNT, SCRATCH_MOUNT
 from wasm_agents.sandbox.engine import EngineSet, current
@@ -46,9 +45,7 @@ def mounts(folders: AgentFolders, scratch_mb: int | None) -> Mounts:
         STDLIB_MOUNT: folders.stdlib, CODE_MOUNT: folders.code, DEPS_MOUNT: folders.deps, SANDBOX_MOUNT: folders.sandbox,
         RUNTIME_GUEST_MOUNT: folders.runtime_guest, DATA_MOUNT: folders.data,
     }  # fmt: skip
-    # A folder without files is still mounted, empty: the image's sys.path names it, the agent its /data.
-    empty = cache_dir("empty")
-    return Mounts(tuple((guest, str(host if host is not None and host.is_dir() else empty)) for guest, host in mounted.items()), scratch_mb)
+    return Mounts.at(mounted, scratch_mb)  # /data too, empty without one: the image's mount table has it
 
 
 class _InvocationGuest(_Guest):
