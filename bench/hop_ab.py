@@ -2,8 +2,8 @@
 
   python bench/hop_ab.py [--against REV] [--rounds N] [--pairs N]
 
-Builds examples/quickstart once (with this checkout), exports `src/` of REV (default HEAD) to a temp dir, then
-alternates rounds, each a fresh process of one side: paced hop = two-agent chain − one-agent chain (median of the
+Exports `src/` of REV (default HEAD) to a temp dir, builds examples/quickstart with each side's code (so a change
+to the guest harness is measured too), then alternates rounds, each a fresh process of one side: paced hop = two-agent chain − one-agent chain (median of the
 per-pair differences, warm pool of 2, 10 ms between tasks), cold start = one-agent chain with no pool. Prints the
 medians over rounds per side, and the per-round figures.
 """
@@ -63,20 +63,23 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--pairs", type=int, default=100)
     args = parser.parse_args()
-    from wasm_agents import build
-
     with tempfile.TemporaryDirectory() as work:
-        project = Path(shutil.copytree(ROOT / "examples" / "quickstart", Path(work) / "quickstart", ignore=shutil.ignore_patterns("dist")))
-        build(project)
         base = Path(work) / "base"
         base.mkdir()
         archive = subprocess.run(["git", "-C", str(ROOT), "archive", args.against, "src"], check=True, capture_output=True).stdout
         subprocess.run(["tar", "-x", "-C", str(base)], input=archive, check=True)
         sides = {args.against: base / "src", "this checkout": ROOT / "src"}
+        dists = {}
+        for number, (side, source) in enumerate(sides.items()):
+            project = Path(work) / f"side{number}" / "quickstart"
+            shutil.copytree(ROOT / "examples" / "quickstart", project, ignore=shutil.ignore_patterns("dist"))
+            built = f"from pathlib import Path; from wasm_agents import build; build(Path({str(project)!r}))"
+            subprocess.run([sys.executable, "-c", built], env={**os.environ, "PYTHONPATH": str(source)}, check=True, capture_output=True)
+            dists[side] = project / "dist"
         figures: dict[str, list[dict]] = {side: [] for side in sides}
         for round_ in range(args.rounds):
             for side in (list(sides) if round_ % 2 == 0 else list(sides)[::-1]):
-                code = f"import json, sys; sys.path.insert(0, {str(BENCH)!r}); import hop_ab; print(json.dumps(hop_ab.measure(__import__('pathlib').Path({str(project / 'dist')!r}), {args.pairs})))"
+                code = f"import json, sys; sys.path.insert(0, {str(BENCH)!r}); import hop_ab; print(json.dumps(hop_ab.measure(__import__('pathlib').Path({str(dists[side])!r}), {args.pairs})))"
                 out = subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": str(sides[side])},
                                      check=True, capture_output=True, text=True).stdout
                 figures[side].append(json.loads(out.splitlines()[-1]))

@@ -84,6 +84,9 @@ def run_process(argv: list[str], env: dict | None = None, cwd: Path | None = Non
         handle, rss_file = tempfile.mkstemp(suffix=".json")
         os.close(handle)
         argv = [sys.executable, str(BENCH / "peak_rss.py"), rss_file, *argv]
+    # As installed, with its bytecode: pip compiles a package's modules at install, and an editable checkout run
+    # with PYTHONDONTWRITEBYTECODE would compile every module of ours from source in every process.
+    env = {key: value for key, value in (os.environ if env is None else env).items() if key != "PYTHONDONTWRITEBYTECODE"}
     start = time.perf_counter()
     done = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, cwd=cwd, check=False)
     elapsed = ms_since(start)
@@ -216,7 +219,8 @@ def bench_cold_phases(dist: Path, repeat: int) -> dict:
     from wasmtime import Store
 
     from wasm_agents.project import MIB
-    from wasm_agents.sandbox.pool import WARM_UP_TICKS, GuestOutput, wasi_config
+    from wasm_agents.sandbox.engine import PREPARE_TICKS, WARM_UP_HOST, answering
+    from wasm_agents.sandbox.pool import GuestOutput, wasi_config
 
     phases = {"store_wasi": [], "instantiate": [], "warm_up_call": [], "run_call": [], "drop": [], "total": []}
     config_json = json.dumps({"task": ADD, "agent": "agent", "run_id": "bench", "settings": {}})
@@ -228,13 +232,14 @@ def bench_cold_phases(dist: Path, repeat: int) -> dict:
             store = Store(engines.engine(False))
             store.set_wasi(wasi_config(GuestOutput(), mounts.read_only, None))
             store.set_limits(memory_size=limits.memory_mb * MIB)
-            store.set_epoch_deadline(WARM_UP_TICKS)
+            store.set_epoch_deadline(PREPARE_TICKS)
             t1 = time.perf_counter()
             instance = engines.linker(False).instantiate(store, component)
             run = instance.get_func(store, "run")
             t2 = time.perf_counter()
-            run(store, WARM_UP)
-            run.post_return(store)
+            with answering(WARM_UP_HOST):
+                run(store, WARM_UP)
+                run.post_return(store)
             t3 = time.perf_counter()
             answer = run(store, config_json)
             run.post_return(store)

@@ -196,3 +196,21 @@ def test_inspect_shows_the_image_and_worker_processes_run_the_chain(project: Pat
     tasks = [{"op": "solve", "a": [[2.0, 0.0], [0.0, 4.0]], "b": [2.0, float(n)]} for n in range(6)]
     lines = sorted(run_tasks(project / "dist", tasks, Local(concurrency=2, workers=2)), key=lambda line: line["index"])
     assert [line["result"]["analyst"] for line in lines] == [[1.0, n / 4] for n in range(6)]
+
+
+def test_a_reseed_the_agent_made_endless_fails_its_hop_and_does_not_hold_the_host(tmp_path: Path) -> None:
+    import threading
+
+    project = copy_project(PROJECT, tmp_path / "endless")
+    main = project / "agent-analyst" / "main.py"
+    main.write_text(f"import random\n\ndef _endless(*args, **kwargs):\n    while True:\n        pass\n\nrandom.seed = _endless\n{main.read_text()}")
+    build(project)
+    runner = Runner(project / "dist", Events(None), warm=1)
+    result = runner.run({"op": "solve", "a": [[2.0, 0.0], [0.0, 4.0]], "b": [2.0, 4.0]})
+    closing = threading.Thread(target=runner.close)
+    closing.start()
+    closing.join(timeout=120)  # a hang, not a speed: preparing an instance is bounded at 2 s
+    assert not closing.is_alive(), "Runner.close() is still waiting for an instance's reseed"
+    refused = result.result
+    assert refused["refused"] == "Trap" and refused["agent"] == "analyst", refused
+    assert "reseeding the random generators of its fresh instance did not end within 2 s" in refused["message"]

@@ -3,6 +3,8 @@
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 
 from packaging.version import Version
@@ -13,6 +15,10 @@ from wasm_agents.errors import WasmAgentsError
 from wasm_agents.sandbox.wasmtime_version import wasmtime_version
 
 EPOCH_TICK_S = 0.002
+# The bound on making a sandbox ahead of its task (instantiation, then the warm-up call or an image's restore): only
+# the harness runs then, but the agent's module-level code ran before it and may have changed what the harness calls.
+PREPARE_S = 2.0
+PREPARE_TICKS = round(PREPARE_S / EPOCH_TICK_S)
 ADVANCE_STEP = 1000  # ticks between two looks at the clock in advance()
 
 # The oldest wasmtime agents run on, and the one fixing the Windows-only escape GHSA-f2pq-268w-886c
@@ -101,6 +107,30 @@ def config_fingerprint(fuel: bool) -> str:
 # The host imports dispatch to whichever invocation is running on the calling thread:
 # every invocation runs on a thread of its own, so a thread-local is exact.
 current = threading.local()
+
+
+class _WarmUpHost:
+    """The host of a warm-up call: answers every host call with null and drops every log record, acting on none."""
+
+    def host_call(self, name: str, payload: str) -> tuple[bool, str]:
+        return True, "null"
+
+    def log(self, level: str, record: str) -> None:
+        return None
+
+
+WARM_UP_HOST = _WarmUpHost()
+
+
+@contextmanager
+def answering(host: object) -> Iterator[None]:
+    """Answer the host imports called on this thread with `host` (an Invocation, or WARM_UP_HOST) until the block ends."""
+    previous = getattr(current, "invocation", None)
+    current.invocation = host
+    try:
+        yield
+    finally:
+        current.invocation = previous
 
 
 def _host_call(store, name: str, payload: str):

@@ -19,7 +19,7 @@ from wasm_agents.project import MIB, Limits
 from wasm_agents.sandbox import guest_json
 from wasm_agents.sandbox.engine import EPOCH_TICK_S, current
 from wasm_agents.sandbox.guests import Guests, process_guests
-from wasm_agents.sandbox.pool import Sandbox
+from wasm_agents.sandbox.pool import NotPrepared, Sandbox
 from wasm_agents.sandbox.scratch import unwatch, watch
 
 # A guest's error report, and the parts of it that results and events carry.
@@ -248,6 +248,8 @@ def _run(
         result_json, error = None, _trap_failure(trap, invocation)
         if guests.stopped and error.type == ErrorKind.TIMEOUT:
             error = Failure(ErrorKind.TIMEOUT, STOPPED)
+    except NotPrepared as failed:
+        result_json, error = None, Failure(ErrorKind.TRAP, str(failed))
     except MemoryError as refused:  # a fresh sandbox that cannot even start within the agent's memory limit
         result_json, error = None, Failure(ErrorKind.MEMORY, str(refused) or f"memory limit of {limits.memory_mb} MiB reached")
     except _Abandoned:

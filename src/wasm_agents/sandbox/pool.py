@@ -8,22 +8,25 @@ off the critical path; the invocation then gets an instance no agent has run in.
 import queue
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
-from wasmtime import Store, WasiConfig
+from wasmtime import Store, Trap, WasiConfig, WasmtimeError
 from wasmtime.component import Component, Func, Variant
 
 from wasm_agents.artifacts import AgentFolders
 from wasm_agents.paths import cache_dir
 from wasm_agents.project import MIB, Limits
 from wasm_agents.sandbox import CODE_MOUNT, DATA_MOUNT, DEPS_MOUNT, SANDBOX_MOUNT, SCRATCH_MOUNT, STDLIB_MOUNT, WARM_UP
-from wasm_agents.sandbox.engine import EngineSet
+from wasm_agents.sandbox.engine import PREPARE_TICKS, WARM_UP_HOST, EngineSet, answering
 from wasm_agents.sandbox.scratch import new_scratch, remove_tree
 
 WARM_UP_FUEL = 1_000_000_000
-WARM_UP_TICKS = 10_000_000  # no deadline worth the name: the warm-up runs only the trusted harness
+
+
+class NotPrepared(Exception):
+    """A fresh instance could not be made ready for its task, because of what the agent's module-level code changed."""
 
 
 class GuestOutput:
@@ -89,6 +92,7 @@ class SandboxMaker:
     component: Component
     limits: Limits
     mounts: Mounts
+    warm_up_failed: threading.Event = field(default_factory=threading.Event, compare=False)
 
     def make(self, warm_up: bool = True) -> Sandbox:
         """Instantiate the component in a fresh Store under the limits and, with `warm_up`, warm it up.
@@ -99,23 +103,36 @@ class SandboxMaker:
         same wherever the sandbox came from.
         """
         fuel = self.limits.fuel is not None
+        sandbox, run = self._instantiate(fuel)
+        if (warm_up or fuel) and not self.warm_up_failed.is_set():
+            try:
+                with answering(WARM_UP_HOST):
+                    _call(sandbox.store, run, WARM_UP)
+            except (Trap, WasmtimeError):
+                # The agent's module-level code can change what the warm-up calls, so it may fail or not end within
+                # PREPARE_S: this agent's instances are no longer warmed up, and its own calls meet its limits.
+                self.warm_up_failed.set()
+                sandbox.close()
+                sandbox, _ = self._instantiate(fuel)
+        return sandbox
+
+    def _instantiate(self, fuel: bool) -> tuple[Sandbox, Func]:
+        """A fresh instance in its own Store, under the limits and the bound on preparing it, and its `run` export."""
         store = Store(self.engines.engine(fuel))
         output = GuestOutput()
         scratch = str(new_scratch()) if self.mounts.scratch_mb else None
         try:
             store.set_wasi(wasi_config(output, self.mounts.read_only, scratch))
             store.set_limits(memory_size=self.limits.memory_mb * MIB)
-            store.set_epoch_deadline(WARM_UP_TICKS)
+            store.set_epoch_deadline(PREPARE_TICKS)
             if fuel:
                 store.set_fuel(WARM_UP_FUEL)
             run = self.engines.linker(fuel).instantiate(store, self.component).get_func(store, "run")
-            if warm_up or fuel:
-                _call(store, run, WARM_UP)
         except BaseException:
             if scratch:
                 remove_tree(Path(scratch))
             raise
-        return Sandbox(store, partial(_call, store, run), output, scratch, (self.mounts.scratch_mb or 0) * MIB)
+        return Sandbox(store, partial(_call, store, run), output, scratch, (self.mounts.scratch_mb or 0) * MIB), run
 
 
 def _call(store: Store, run: Func, input: str) -> Variant:

@@ -22,8 +22,8 @@ from wasm_agents.artifacts import AgentFolders
 from wasm_agents.errors import ErrorKind
 from wasm_agents.project import MIB, Limits
 from wasm_agents.sandbox import CODE_MOUNT, DATA_MOUNT, DEPS_MOUNT, SANDBOX_MOUNT, SCRATCH_MOUNT
-from wasm_agents.sandbox.engine import EngineSet, current
-from wasm_agents.sandbox.pool import GuestOutput, Mounts, Sandbox, wasi_config
+from wasm_agents.sandbox.engine import PREPARE_S, PREPARE_TICKS, WARM_UP_HOST, EngineSet, answering, current
+from wasm_agents.sandbox.pool import GuestOutput, Mounts, NotPrepared, Sandbox, wasi_config
 from wasm_agents.sandbox.scratch import new_scratch, remove_tree
 from wasm_agents.scientific.image import Image
 from wasm_agents.scientific.instance import _Guest, linker, serving, turn
@@ -36,7 +36,6 @@ PATH = (CODE_MOUNT, DEPS_MOUNT, SANDBOX_MOUNT, RUNTIME_GUEST_MOUNT)
 # Run once, before the image is taken: everything an invocation needs is imported by then.
 PREPARE = f"import sys\nsys.path[:0] = {list(PATH)!r}\nimport wasm_agents_scientific\nwasm_agents_scientific.prepare()\n"
 WARM_UP_FUEL = 2**62  # restoring may be charged for; the agent's budget starts with its call
-WARM_UP_TICKS = 10_000_000  # no deadline worth the name: only the trusted image is written
 
 
 def mounts(folders: AgentFolders, scratch_mb: int | None) -> Mounts:
@@ -84,13 +83,18 @@ class ScientificMaker:
             store.set_wasi(wasi_config(output, self.mounts.read_only, scratch))
             guest.origin_ns = time.perf_counter_ns()
             store.set_limits(memory_size=self.limits.memory_mb * MIB)
-            store.set_epoch_deadline(WARM_UP_TICKS)
+            store.set_epoch_deadline(PREPARE_TICKS)
             if fuel:
                 store.set_fuel(WARM_UP_FUEL)
             exports = linker(self.engines.engine(fuel)).instantiate(store, self.module).exports(store)
             paths = (*(guest_path for guest_path, _ in self.mounts.read_only), *([SCRATCH_MOUNT] if scratch else []))
-            with serving(guest):
+            with serving(guest), answering(WARM_UP_HOST):
                 self.image.restore(store, exports, paths)
+        except Trap as trap:  # in the reseed: code the agent's module-level code may have replaced
+            if scratch:
+                remove_tree(Path(scratch))
+            reason = f"did not end within {PREPARE_S:g} s" if "wasm trap: interrupt" in str(trap) else str(trap).splitlines()[0]
+            raise NotPrepared(f"reseeding the random generators of its fresh instance {reason} (did its module-level code replace random.seed?)") from None
         except MemoryError as error:  # its limit is below what the image holds (a build checks that, for the limit it had)
             if scratch:
                 remove_tree(Path(scratch))

@@ -84,8 +84,7 @@ def _compile_what_the_snapshot_lacks() -> int:
 class WitWorld(wit_world.WitWorld):
     def run(self, input: str) -> str:
         if input == WARM_UP:
-            # Touch what every real call touches, so its page faults happen before a task arrives.
-            return json.dumps(json.loads('{"task": {"a": [1, 2.5, "x", null, true]}, "settings": {}}'))
+            return _warm_up()
         if input == COMPILE_BYTECODE:
             try:
                 return json.dumps(_compile_what_the_snapshot_lacks())
@@ -110,6 +109,16 @@ class WitWorld(wit_world.WitWorld):
             return json.dumps(result, allow_nan=False)
         except (TypeError, ValueError) as error:
             raise Err(_error("NotSerializable", f"run() returned a value that is not JSON: {error}", "")) from None
+
+
+def _warm_up() -> str:
+    """Touch what every real call touches short of agent code, so its page faults happen before a task arrives: the
+    JSON both ways and, when the agent imported the SDK, its log and delegate paths (the host answers them idly)."""
+    sdk = sys.modules.get("wasm_agents_sdk")
+    if sdk is not None:
+        sdk.log("debug", "warm-up", step=1)
+        sdk.delegate({"a": [1, 2.5, "x", None, True]})
+    return json.dumps(json.loads('{"task": {"a": [1, 2.5, "x", null, true]}, "settings": {}}'))
 
 
 def _error(kind: str, message: str, trace: str) -> str:
