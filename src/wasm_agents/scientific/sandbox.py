@@ -9,8 +9,9 @@ and output reach the running invocation as a component's do.
 
 import json
 import math
+import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -68,12 +69,17 @@ class ScientificMaker:
     image: Image
     limits: Limits
     mounts: Mounts
+    not_prepared: threading.Event = field(default_factory=threading.Event, compare=False)
 
     def make(self, warm_up: bool = True) -> Sandbox:
         """Instantiate the module in a fresh Store under the limits and restore the agent's image into it.
 
-        Restoring maps the image's pages without touching them: there is nothing to warm up ahead of the task.
+        Restoring maps the image's pages without touching them: there is nothing to warm up ahead of the task. Once
+        an instance of this agent could not be prepared, instances are made only on demand (`warm_up` False), so that
+        its failures take its own tasks' time and not the pool's.
         """
+        if warm_up and self.not_prepared.is_set():
+            raise NotPrepared("an earlier instance of this agent could not be prepared: its instances are made on demand only")
         fuel = self.limits.fuel is not None
         store = Store(self.engines.engine(fuel))
         output = GuestOutput()
@@ -93,6 +99,7 @@ class ScientificMaker:
         except Trap as trap:  # in the reseed: code the agent's module-level code may have replaced
             if scratch:
                 remove_tree(Path(scratch))
+            self.not_prepared.set()
             reason = f"did not end within {PREPARE_S:g} s" if "wasm trap: interrupt" in str(trap) else str(trap).splitlines()[0]
             raise NotPrepared(f"reseeding the random generators of its fresh instance {reason} (did its module-level code replace random.seed?)") from None
         except MemoryError as error:  # its limit is below what the image holds (a build checks that, for the limit it had)
