@@ -317,6 +317,7 @@ LOOSE_RESULT = "import json\nstrict = json.dumps\njson.dumps = lambda value, **o
     ("1e400", "result refused: not strict JSON: 1e400 is too large for a JSON number"),
     ("[0.5, 1E+309]", "result refused: not strict JSON: 1E+309 is too large for a JSON number"),
     ("[0.5, " + "9" * 400 + ".5]", "result refused: not strict JSON: 999"),  # no exponent: 400 digits before the point
+    ("[1" + "0" * 300 + "e99]", "result refused: not strict JSON: 1000"),  # 301 digits and a 2-digit exponent: 1e399
     ("9" * 5072, "result refused: an integer of more than 4300 digits, which JSON readers cannot carry"),
     ("[" * 988 + "]" * 988, "result refused: nested more than 100 deep, the limit ([limits] json_depth in agent.toml)"),
     ("[1,", "result refused: not strict JSON: Expecting value"),

@@ -29,10 +29,11 @@ class Refused(ValueError):
 _ESCAPE = re.compile(r"\\.", re.DOTALL)
 _STRING = re.compile(r'"[^"]*"')
 _INNERMOST = re.compile(r"[\[{][^\[\]{}]*[\]}]")
-# What a number that may not fit a float has: a positive exponent of 3 digits or more, or 309 digits in a row.
+# What a number that may not fit a float has: a positive exponent of 3 digits or more, or else (an exponent of at most
+# 99) 210 digits or more before its point, as 210 + 99 digits reach 1e309.
 _BIG_EXPONENT = re.compile(r"[eE]\+?\d{3}")
 _DIGITS_AS_ZERO = str.maketrans("123456789", "000000000")
-_LONG_RUN = "0" * 309
+_LONG_RUN = "0" * 210
 
 
 def loads(text: str, *, max_bytes: int, max_depth: int, max_items: int) -> Any:
