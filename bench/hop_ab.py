@@ -3,9 +3,9 @@
   python bench/hop_ab.py [--against REV] [--rounds N] [--pairs N]
 
 Exports `src/` of REV (default HEAD) to a temp dir, builds examples/quickstart with each side's code (so a change
-to the guest harness is measured too), then alternates rounds, each a fresh process of one side: paced hop = two-agent chain − one-agent chain (median of the
-per-pair differences, warm pool of 2, 10 ms between tasks), cold start = one-agent chain with no pool. Prints the
-medians over rounds per side, and the per-round figures.
+to the guest harness is measured too), then alternates rounds, each a fresh process of one side: paced hop =
+two-agent chain − one-agent chain (median of the per-pair differences, warm pool of 2, 10 ms between tasks), cold
+start = one-agent chain with no pool. Prints the medians over rounds per side, and the per-round figures.
 """
 
 import argparse

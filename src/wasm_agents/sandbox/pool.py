@@ -103,21 +103,21 @@ class SandboxMaker:
         same wherever the sandbox came from.
         """
         fuel = self.limits.fuel is not None
-        sandbox, run = self._instantiate(fuel)
+        sandbox = self._instantiate(fuel)
         if (warm_up or fuel) and not self.warm_up_failed.is_set():
             try:
                 with answering(WARM_UP_HOST):
-                    _call(sandbox.store, run, WARM_UP)
+                    sandbox.call(WARM_UP)
             except (Trap, WasmtimeError):
                 # The agent's module-level code can change what the warm-up calls, so it may fail or not end within
                 # PREPARE_S: this agent's instances are no longer warmed up, and its own calls meet its limits.
                 self.warm_up_failed.set()
                 sandbox.close()
-                sandbox, _ = self._instantiate(fuel)
+                sandbox = self._instantiate(fuel)
         return sandbox
 
-    def _instantiate(self, fuel: bool) -> tuple[Sandbox, Func]:
-        """A fresh instance in its own Store, under the limits and the bound on preparing it, and its `run` export."""
+    def _instantiate(self, fuel: bool) -> Sandbox:
+        """A fresh instance in its own Store, under the limits and the bound on preparing it."""
         store = Store(self.engines.engine(fuel))
         output = GuestOutput()
         scratch = str(new_scratch()) if self.mounts.scratch_mb else None
@@ -132,7 +132,7 @@ class SandboxMaker:
             if scratch:
                 remove_tree(Path(scratch))
             raise
-        return Sandbox(store, partial(_call, store, run), output, scratch, (self.mounts.scratch_mb or 0) * MIB), run
+        return Sandbox(store, partial(_call, store, run), output, scratch, (self.mounts.scratch_mb or 0) * MIB)
 
 
 def _call(store: Store, run: Func, input: str) -> Variant:
